@@ -1,0 +1,39 @@
+"""Many messages' feature ids packed as `nn.EmbeddingBag` reads them: one flat id tensor plus where each bag starts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Bags:
+    """Packed feature ids; `select` slices out a batch with tensor operations only, no Python loop per message."""
+
+    ids: torch.Tensor  # (total features,) int64
+    starts: torch.Tensor  # (messages,) int64: where each message's ids begin in `ids`
+    lengths: torch.Tensor  # (messages,) int64
+
+    @classmethod
+    def from_lists(cls, bags: Sequence[Sequence[int]]) -> Bags:
+        lengths = torch.tensor([len(b) for b in bags], dtype=torch.long)
+        starts = torch.cumsum(lengths, 0) - lengths
+        ids = torch.tensor([i for bag in bags for i in bag], dtype=torch.long)
+        return cls(ids, starts, lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def select(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, offsets) of the messages `rows`, in that order."""
+        lengths = self.lengths[rows]
+        offsets = torch.cumsum(lengths, 0) - lengths
+        total = int(lengths.sum())
+        shift = torch.repeat_interleave(self.starts[rows] - offsets, lengths, output_size=total)
+        return self.ids[shift + torch.arange(total)], offsets
+
+    def all(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids, offsets) of every message."""
+        return self.ids, self.starts

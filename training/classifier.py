@@ -1,0 +1,131 @@
+"""IntentClassifier: a trained checkpoint turned into answers; the one object the CLI and the web app both use."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from training import text
+from training.bags import Bags
+from training.checkpoint import CheckpointError, load_checkpoint
+from training.model import IntentNet, ModelConfig
+from training.runtime import configure_threads
+
+TOP_K = 3
+
+
+@dataclass(slots=True)
+class Prediction:
+    """The answer to one message. `intent` is the most likely intent even when the bot falls back."""
+
+    text: str
+    intent: str
+    confidence: float
+    fallback: bool
+    response: str
+    alternatives: list[dict[str, Any]]  # the TOP_K most likely intents, {"intent", "confidence"}, best first
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with confidences rounded to 6 places: the form the CLI prints and the API returns."""
+        answer = asdict(self)
+        answer["confidence"] = round(self.confidence, 6)
+        answer["alternatives"] = [
+            {"intent": a["intent"], "confidence": round(a["confidence"], 6)} for a in self.alternatives
+        ]
+        return answer
+
+
+class IntentClassifier:
+    """Answers messages from one checkpoint. Build it with `from_checkpoint`; it is safe to share between threads."""
+
+    def __init__(self, checkpoint: dict[str, Any], source: str = "<memory>", seed: int | None = None) -> None:
+        try:
+            self.model = IntentNet(ModelConfig(**checkpoint["model_config"]))
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.vocabulary: list[str] = list(checkpoint["features"]["vocabulary"])
+            self.bigrams = bool(checkpoint["features"]["bigrams"])
+            self.tags: list[str] = [str(tag) for tag in checkpoint["tags"]]
+            self.responses: dict[str, list[str]] = {t: list(checkpoint["responses"][t]) for t in self.tags}
+            self.threshold = float(checkpoint["fallback"]["threshold"])
+            self.fallback_responses: list[str] = list(checkpoint["fallback"]["responses"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
+        if len(self.vocabulary) != self.model.config.n_features or len(self.tags) != self.model.config.n_intents:
+            raise CheckpointError(f"{source}: damaged checkpoint (vocabulary or tags do not match the weights)")
+        self.model.eval()
+        self.index = text.index_vocabulary(self.vocabulary)
+        self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
+        self.source = source
+        self._random = random.Random(seed)
+        self._one_offset = torch.zeros(1, dtype=torch.long)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, seed: int | None = None) -> IntentClassifier:
+        configure_threads()
+        return cls(load_checkpoint(path), source=str(path), seed=seed)
+
+    def predict(self, message: str, threshold: float | None = None) -> Prediction:
+        """Answer one message."""
+        ids = text.encode(message, self.index, self.bigrams)
+        with torch.inference_mode():
+            probs = self.model.probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
+        return self._answers([message], probs, [ids], threshold)[0]
+
+    def predict_batch(self, messages: Sequence[str], threshold: float | None = None) -> list[Prediction]:
+        """Answer many messages in one forward pass; the same answers as `predict` one by one."""
+        if not messages:
+            return []
+        ids = [text.encode(m, self.index, self.bigrams) for m in messages]
+        with torch.inference_mode():
+            probs = self.model.probabilities(*Bags.from_lists(ids).all())
+        return self._answers(messages, probs, ids, threshold)
+
+    def probabilities(self, messages: Sequence[str]) -> torch.Tensor:
+        """(messages, intents) probabilities, columns in the order of `tags`."""
+        ids = [text.encode(m, self.index, self.bigrams) for m in messages]
+        with torch.inference_mode():
+            return self.model.probabilities(*Bags.from_lists(ids).all())
+
+    def _answers(
+        self, messages: Sequence[str], probs: torch.Tensor, ids: Sequence[list[int]], threshold: float | None
+    ) -> list[Prediction]:
+        """Predictions from (messages, intents) probabilities; a message with no known feature always falls back."""
+        limit = self.threshold if threshold is None else threshold
+        top = torch.topk(probs, min(TOP_K, len(self.tags)), dim=1)
+        tags, choice = self.tags, self._random.choice
+        answers = []
+        for message, known, values, indices in zip(messages, ids, top.values.tolist(), top.indices.tolist()):
+            intent, confidence = tags[indices[0]], values[0]
+            fallback = not known or confidence < limit
+            answers.append(
+                Prediction(
+                    text=message,
+                    intent=intent,
+                    confidence=confidence,
+                    fallback=fallback,
+                    response=choice(self.fallback_responses if fallback else self.responses[intent]),
+                    alternatives=[{"intent": tags[i], "confidence": v} for i, v in zip(indices, values)],
+                )
+            )
+        return answers
+
+    def info(self) -> dict[str, Any]:
+        """What a health check or a user wants to know about the loaded model."""
+        meta = self.metadata
+        return {
+            "path": self.source,
+            "intents": len(self.tags),
+            "vocabulary": len(self.vocabulary),
+            "patterns": meta.get("patterns"),
+            "format_version": meta.get("format_version"),
+            "created_at": meta.get("created_at"),
+            "training_seconds": meta.get("training_seconds"),
+            "fallback_threshold": self.threshold,
+            "metrics": meta.get("metrics", {}),
+            "intents_sha256": meta.get("intents_sha256"),
+        }

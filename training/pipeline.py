@@ -1,0 +1,174 @@
+"""From validated intents to a complete checkpoint: split, featurize, train, choose the fallback threshold, refit."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import nltk
+import numpy as np
+import sklearn
+import torch
+from sklearn.model_selection import train_test_split
+
+from training import text
+from training.bags import Bags
+from training.checkpoint import FORMAT, FORMAT_VERSION
+from training.fallback import FALLBACK_RESPONSES, UNCALIBRATED_THRESHOLD, choose_threshold
+from training.intents import IntentsFile
+from training.loop import EpochStats, History, TrainConfig, auto_epochs, fit, predict_proba
+from training.model import IntentNet, ModelConfig
+from training.runtime import configure_threads, seed_everything
+
+REFIT_BELOW = 5_000  # patterns; below this a second run on all data is cheap and every pattern counts
+BIGRAMS = True
+
+
+@dataclass
+class TrainResult:
+    checkpoint: dict
+    history: History
+    refit_history: History | None
+    validation_note: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[int]
+    val: list[int]
+    note: str
+
+
+def split_examples(labels: Sequence[str], val_fraction: float, seed: int) -> Split:
+    """A stratified validation split with at least one message of every intent, or none, with the reason."""
+    counts = Counter(labels)
+    n, n_classes = len(labels), len(counts)
+    everything = list(range(n))
+    if val_fraction <= 0:
+        return Split(everything, [], "validation switched off (--val-fraction 0)")
+    rarest_tag, rarest = min(counts.items(), key=lambda kv: kv[1])
+    if rarest < 2:
+        return Split(everything, [], f"no validation split: intent '{rarest_tag}' has a single pattern")
+    n_val = max(n_classes, round(val_fraction * n))
+    if n - n_val < n_classes:
+        return Split(everything, [], "no validation split: too few patterns to hold any out")
+    train, val = train_test_split(everything, test_size=n_val, stratify=list(labels), random_state=seed)
+    return Split(sorted(train), sorted(val), f"validation on {len(val)} of {n} patterns ({len(val) / n:.0%})")
+
+
+def build_model(n_features: int, n_intents: int, seed: int, **model_options) -> IntentNet:
+    seed_everything(seed)
+    return IntentNet(ModelConfig(n_features, n_intents, **model_options))
+
+
+def train_model(
+    intents: IntentsFile,
+    config: TrainConfig | None = None,
+    model_options: dict | None = None,
+    on_epoch: Callable[[str, EpochStats], None] | None = None,
+) -> TrainResult:
+    """Train on `intents` and return a checkpoint dict ready for `save_checkpoint`; `on_epoch(phase, stats)` reports."""
+    config = config or TrainConfig()
+    configure_threads()
+    started = time.perf_counter()
+    model_options = model_options or {}
+    texts, labels = intents.examples()
+    tags = intents.tags
+    tag_index = {tag: i for i, tag in enumerate(tags)}
+    y_all = torch.tensor([tag_index[label] for label in labels], dtype=torch.long)
+    feature_lists = [text.features(t, BIGRAMS) for t in texts]
+    split = split_examples(labels, config.val_fraction, config.seed)
+
+    def prepare(rows: list[int]) -> tuple[list[str], Bags, torch.Tensor]:
+        vocabulary = text.build_vocabulary(feature_lists[i] for i in rows)
+        return vocabulary, encode_rows(rows, text.index_vocabulary(vocabulary)), y_all[rows]
+
+    def encode_rows(rows: list[int], index: dict[str, int]) -> Bags:
+        return Bags.from_lists([text.ids_of(feature_lists[i], index) for i in rows])
+
+    def report(phase: str) -> Callable[[EpochStats], None] | None:
+        return None if on_epoch is None else (lambda stats: on_epoch(phase, stats))
+
+    vocabulary, bags, y = prepare(split.train)
+    max_epochs = config.epochs or auto_epochs(len(split.train), config.batch_size)
+    model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
+    metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
+    threshold, calibrated = UNCALIBRATED_THRESHOLD, False
+    if split.val:
+        val_bags = encode_rows(split.val, text.index_vocabulary(vocabulary))
+        val_y = y_all[split.val]
+        patience = max(config.patience, max_epochs // 10)
+        history = fit(model, bags, y, replace(config, patience=patience), max_epochs, (val_bags, val_y), report("fit"))
+        probs = predict_proba(model, val_bags).numpy()
+        confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+        correct = predicted == val_y.numpy()
+        threshold, calibrated = choose_threshold(confidence, correct), True
+        best = history.epochs[history.best_epoch - 1]
+        metrics |= {
+            "val_accuracy": float(correct.mean()),
+            "val_loss": best.val_loss,
+            "val_fallback_rate": float((confidence < threshold).mean()),
+            "val_answered_accuracy": _answered_accuracy(confidence, correct, threshold),
+        }
+    else:
+        history = fit(model, bags, y, config, max_epochs, None, report("fit"))
+    refit_history = None
+    refit = len(texts) < REFIT_BELOW if config.refit is None else config.refit
+    if split.val and refit:
+        vocabulary, bags, y = prepare(list(range(len(texts))))
+        model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
+        refit_history = fit(model, bags, y, config, history.best_epoch, None, report("refit"))
+    seconds = time.perf_counter() - started
+    checkpoint = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model_config": model.config.to_dict(),
+        "features": {
+            "vocabulary": vocabulary,
+            "bigrams": BIGRAMS,
+            "tokenizer": r"nltk RegexpTokenizer(\w+), lower-cased",
+            "stemmer": "nltk PorterStemmer",
+        },
+        "tags": list(tags),
+        "responses": {intent.tag: list(intent.responses) for intent in intents.intents},
+        "fallback": {
+            "threshold": threshold,
+            "calibrated": calibrated,
+            "rule": "fallback when the top confidence is below the threshold or the message has no known words",
+            "responses": list(FALLBACK_RESPONSES),
+        },
+        "train_config": config.to_dict() | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch},
+        "refit_on_all_data": refit_history is not None,
+        "seed": config.seed,
+        "metrics": metrics,
+        "history": history.to_dict(),
+        "validation": split.note,
+        "versions": _versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "training_seconds": round(seconds, 3),
+        "intents_sha256": intents.sha256,
+        "intents_source": intents.source,
+        "patterns": len(texts),
+    }
+    return TrainResult(checkpoint, history, refit_history, split.note, seconds)
+
+
+def _answered_accuracy(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> float | None:
+    answered = confidence >= threshold
+    return float(correct[answered].mean()) if answered.any() else None
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "nltk": nltk.__version__,
+        "scikit-learn": sklearn.__version__,
+    }

@@ -1,0 +1,119 @@
+"""What `chatbot train` does around `train_model`: validation messages, progress, saving, the summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from training.intents import IntentsError, load_intents
+from training.loop import EpochStats, TrainConfig
+from training.pipeline import train_model
+
+
+def format_epoch(phase: str, stats: EpochStats) -> str:
+    line = f"{phase:5} epoch {stats.epoch:3d}/{stats.total}  loss {stats.train_loss:.4f}"
+    if stats.val_loss is not None:
+        line += f"  val_loss {stats.val_loss:.4f}  val_acc {100 * stats.val_accuracy:5.1f}%"
+    return line + f"  ({stats.seconds:.2f}s)"
+
+
+def checkpoint_is_current(model_path: Path, intents_sha256: str) -> bool:
+    """True when `model_path` loads and was trained from exactly this intents file."""
+    try:
+        return load_checkpoint(model_path).get("intents_sha256") == intents_sha256
+    except CheckpointError:
+        return False
+
+
+def run_train(
+    intents_path: str,
+    model_path: str,
+    config_options: dict,
+    model_options: dict,
+    plot: str | None = None,
+    if_needed: bool = False,
+) -> None:
+    try:
+        intents = load_intents(intents_path)
+    except IntentsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in intents.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    target = Path(model_path)
+    if if_needed and checkpoint_is_current(target, intents.sha256):
+        click.echo(f"{target} is up to date with {intents_path}; not retraining.")
+        return
+    config = TrainConfig(**{k: v for k, v in config_options.items() if v is not None})
+    texts, _ = intents.examples()
+    click.echo(f"Training on {len(texts)} patterns, {len(intents.intents)} intents from {intents_path}", err=False)
+    progress = _Progress()
+    try:
+        result = train_model(intents, config, model_options, on_epoch=progress.update)
+    except KeyboardInterrupt:
+        progress.close()
+        raise click.ClickException(f"interrupted; {target} was not changed") from None
+    finally:
+        progress.close()
+    try:
+        save_checkpoint(result.checkpoint, target)
+    except CheckpointError as exc:
+        raise click.ClickException(f"{exc}; the previous model was not changed") from None
+    _summary(result, target)
+    if plot:
+        from training.plots import plot_training
+
+        click.echo(f"Training curve saved to {plot_training(result.history, plot, f'Training on {intents_path}')}")
+
+
+class _Progress:
+    """Per-epoch lines (always, flushed, so a piped or killed run shows how far it got) and a tqdm bar on a TTY."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.phase = None
+
+    def update(self, phase: str, stats: EpochStats) -> None:
+        if phase != self.phase:
+            self.close()
+            self.phase = phase
+            if sys.stderr.isatty():
+                from tqdm import tqdm
+
+                self.bar = tqdm(desc=phase, unit="epoch", leave=False)
+        line = format_epoch(phase, stats)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.write(line)
+        else:
+            click.echo(line)
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _summary(result, target: Path) -> None:
+    ckpt = result.checkpoint
+    metrics = ckpt["metrics"]
+    fallback = ckpt["fallback"]
+    click.echo(f"Validation: {result.validation_note}")
+    if "val_accuracy" in metrics:
+        click.echo(
+            f"Best epoch {result.history.best_epoch}: validation accuracy {100 * metrics['val_accuracy']:.1f}%, "
+            f"fallback threshold {fallback['threshold']:.3f} "
+            f"(answers {100 * (1 - metrics['val_fallback_rate']):.1f}% of held-out messages)"
+        )
+    else:
+        click.echo(f"Fallback threshold {fallback['threshold']:.3f} (not calibrated: no validation split)")
+    if ckpt["refit_on_all_data"]:
+        click.echo(f"Retrained on all {ckpt['patterns']} patterns for {result.history.best_epoch} epochs")
+    size_mb = target.stat().st_size / 1e6
+    click.echo(
+        f"Saved {target} ({size_mb:.1f} MB: {len(ckpt['tags'])} intents, "
+        f"{len(ckpt['features']['vocabulary'])} features) in {result.seconds:.1f}s"
+    )
