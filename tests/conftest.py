@@ -8,6 +8,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a modest number of examples by default, `--hypothesis-profile=thorough` for 2,000+ each.
+settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile("default")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_INTENTS = ROOT / "intents.json"

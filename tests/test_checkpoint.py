@@ -76,7 +76,7 @@ def test_newer_format_is_refused_with_upgrade_hint(trained_model, tmp_path):
     ckpt = load_checkpoint(trained_model)
     ckpt["format_version"] = FORMAT_VERSION + 1
     torch.save(ckpt, tmp_path / "newer.pt")
-    with pytest.raises(CheckpointError, match="newer than this chatbot reads.*upgrade"):
+    with pytest.raises(CheckpointError, match=r"newer than this chatbot reads.*upgrade"):
         load_checkpoint(tmp_path / "newer.pt")
 
 
@@ -106,7 +106,7 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temp_file(trained_model,
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(CheckpointError, match="cannot write .*disk full"):
+    with pytest.raises(CheckpointError, match=r"cannot write .*disk full"):
         save_checkpoint({"anything": 1}, target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chatbot.pt"]

