@@ -156,3 +156,9 @@ def house_prices(epochs: int, lr: float, seed: int, plot: str | None) -> None:
         from training.plots import plot_losses
 
         click.echo(f"Loss curve saved to {plot_losses(result.losses, plot, 'House prices: MSE loss per epoch')}")
+
+
+from training.eval_commands import cross_validate, evaluate, import_csv  # noqa: E402  (commands live beside)
+
+for _command in (import_csv, evaluate, cross_validate):
+    main.add_command(_command)

@@ -7,8 +7,10 @@ spans several lines is reported at the line where it starts, which is where an e
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import io
 import json
 import os
 import tempfile
@@ -62,18 +64,24 @@ def read_rows(path: str | Path, text_column: str, label_column: str) -> list[Row
     """Every non-blank row's text and label, as written (a missing field reads as ""); checks only the columns."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _rows(csv.reader(handle), path, text_column, label_column)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CsvImportError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise CsvImportError(f"{path}: is a directory, not a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise CsvImportError(f"{path}: not UTF-8 text (byte {exc.start} of a chunk)") from None
-    except csv.Error as exc:
-        raise CsvImportError(f"{path}: not readable as CSV: {exc}") from None
     except OSError as exc:
         raise CsvImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # spreadsheets often write one
+    try:
+        content = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = bom + exc.start
+        line = raw[:at].count(b"\n") + 1
+        raise CsvImportError(f"{path}: not UTF-8 text (line {line}, byte {at}); save it as UTF-8") from None
+    try:
+        return _rows(csv.reader(io.StringIO(content, newline="")), path, text_column, label_column)
+    except csv.Error as exc:
+        raise CsvImportError(f"{path}: not readable as CSV: {exc}") from None
 
 
 def _rows(reader, path: Path, text_column: str, label_column: str) -> list[Row]:

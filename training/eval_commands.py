@@ -1,7 +1,8 @@
 """`chatbot import-csv`, `chatbot evaluate` and `chatbot cross-validate`: knowing how good the bot is.
 
 The commands only read options, call `csv_import`, `evaluation`, `report_plots` and `crossval`, and print; every
-expected failure becomes one `click.ClickException` line. `training.cli` registers them on the `chatbot` group.
+expected failure becomes one `click.ClickException` line. `training.cli` registers them on the `chatbot` group, so
+they import their modules when they run: `chatbot --help` must not pay a second for nltk, scikit-learn and torch.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import sys
 from pathlib import Path
 
 import click
-
-from training.csv_import import CsvImportError, build_intents, check_rows, load_responses, read_rows
-from training.csv_import import write_intents_file as write_intents_file
 
 # The same defaults as training.cli's; not imported from there because training.cli imports this module.
 DEFAULT_INTENTS = "intents.json"
@@ -47,6 +45,8 @@ def import_csv(
     Intents come in the order their labels first appear; a text repeated under the same label is kept once. The file
     is written only when everything checks out, and atomically, so a failed run changes nothing.
     """
+    from training.csv_import import CsvImportError, build_intents, load_responses, read_rows, write_intents_file
+
     target = Path(out)
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; pass --force to replace it")
@@ -92,8 +92,14 @@ def evaluate(
     from training.cli import load_classifier
     from training.evaluation import error_rows, evaluate_predictions, format_per_intent, format_summary
 
-    texts, gold = _labelled_messages(data, text_column, label_column)
+    texts, gold, sha256 = _labelled_messages(data, text_column, label_column)
     classifier = load_classifier(model)
+    if sha256 and sha256 == classifier.metadata.get("intents_sha256"):
+        click.echo(
+            f"note: {model} was trained on {data}: these figures show what it memorised, not how it does on new "
+            "messages (see chatbot cross-validate)",
+            err=True,
+        )
     answers = _predict(classifier, texts, threshold)
     predicted = [a.intent for a in answers]
     confidence = [a.confidence for a in answers]
@@ -101,6 +107,10 @@ def evaluate(
     used = classifier.threshold if threshold is None else threshold
     report = evaluate_predictions(gold, predicted, confidence, fallback, classifier.tags, used)
     report = {"model": model, "data": data} | report
+    written = []
+    if report_dir:  # before the long table, so that `| head` cannot stop the command before the files exist
+        errors = error_rows(texts, gold, predicted, confidence, fallback)
+        written = _write_report(Path(report_dir), report, errors, gold, predicted, confidence)
     click.echo(f"Evaluated {model} on {data}")
     for line in format_summary(report):
         click.echo(line)
@@ -108,21 +118,22 @@ def evaluate(
         click.echo("\nPer intent (top intent, fallbacks ignored), worst F1 first:")
         for line in format_per_intent(report):
             click.echo(line)
-    if report_dir:
-        errors = error_rows(texts, gold, predicted, confidence, fallback)
-        written = _write_report(Path(report_dir), report, errors, gold, predicted, confidence)
+    if written:
         click.echo(f"\nReport written to {report_dir}: {', '.join(p.name for p in written)}")
 
 
-def _labelled_messages(data: str, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    """(texts, gold labels) from an intents.json (.json) or a CSV file; one error line when unusable."""
+def _labelled_messages(data: str, text_column: str, label_column: str) -> tuple[list[str], list[str], str]:
+    """(texts, gold labels, sha256 of an intents file or "") from an intents.json (.json) or a CSV file."""
     if Path(data).suffix.lower() == ".json":
         from training.intents import IntentsError, load_intents
 
         try:
-            return load_intents(data).examples()
+            intents = load_intents(data)
         except IntentsError as exc:
             raise click.ClickException(str(exc)) from None
+        return *intents.examples(), intents.sha256
+    from training.csv_import import CsvImportError, check_rows, read_rows
+
     try:
         rows = read_rows(data, text_column, label_column)
         check_rows(rows, data, require_label=False)
@@ -130,7 +141,7 @@ def _labelled_messages(data: str, text_column: str, label_column: str) -> tuple[
         raise click.ClickException(str(exc)) from None
     if not rows:
         raise click.ClickException(f"{data}: no rows under the header")
-    return [row.text for row in rows], [row.label for row in rows]
+    return [row.text for row in rows], [row.label for row in rows], ""
 
 
 def _predict(classifier, texts: list[str], threshold: float | None) -> list:
@@ -209,7 +220,7 @@ def cross_validate(intents_path: str, folds: int, seed: int) -> None:
     texts, _ = intents.examples()
     click.echo(f"Cross-validating on {len(texts)} patterns, {len(intents.intents)} intents, {folds} folds")
     rare = [intent.tag for intent in intents.intents if len(intent.patterns) < folds]
-    if rare:
+    if rare and len(rare) < len(intents.intents):  # when none can be scored, the error below says so
         click.echo(
             f"warning: {len(rare)} intent(s) have fewer than {folds} patterns; they are trained on in every fold "
             f"and never scored: {', '.join(rare)}",

@@ -101,7 +101,7 @@ def per_intent(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[s
 def most_confused(gold: Sequence[str], predicted: Sequence[str], top: int) -> list[dict[str, Any]]:
     """The `top` (gold, predicted) pairs with the most mistakes, most first; ties in alphabetical order."""
     labels = sorted(set(gold) | set(predicted))
-    if not labels:
+    if len(labels) < 2:  # nothing to confuse (and scikit-learn warns about a single label)
         return []
     matrix = confusion_matrix(gold, predicted, labels=labels)
     np.fill_diagonal(matrix, 0)
@@ -134,21 +134,28 @@ def format_summary(report: dict[str, Any]) -> list[str]:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
 
-    lines = [
-        f"Messages: {report['n']} ({report['n_in_scope']} in scope, {report['out_of_scope']['n']} out of scope)",
-        f"Accuracy (top intent):              {pct(report['accuracy'])}",
-        f"Accuracy, fallbacks counted wrong:  {pct(report['accuracy_with_fallback_as_wrong'])}",
-        f"Fallback rate (threshold {report['threshold']:.3f}):  {pct(report['fallback_rate'])}",
-        f"Accuracy of the answers given:      {pct(report['answered_accuracy'])}",
-        "Macro F1:                           " + ("n/a" if report["macro_f1"] is None else f"{report['macro_f1']:.3f}"),
-        f"Right answers lost to fallback:     {report['right_lost_to_fallback']} of {report['right_answers']} "
-        f"({pct(report['share_of_right_lost'])})",
-        f"Wrong answers caught by fallback:   {report['wrong_caught_by_fallback']} of {report['wrong_answers']} "
-        f"({pct(report['share_of_wrong_caught'])})",
+    figures = [
+        ("Accuracy (top intent)", pct(report["accuracy"])),
+        ("Accuracy, fallbacks counted wrong", pct(report["accuracy_with_fallback_as_wrong"])),
+        (f"Fallback rate (threshold {report['threshold']:.3f})", pct(report["fallback_rate"])),
+        ("Accuracy of the answers given", pct(report["answered_accuracy"])),
+        ("Macro F1", "n/a" if report["macro_f1"] is None else f"{report['macro_f1']:.3f}"),
+        (
+            "Right answers lost to fallback",
+            f"{report['right_lost_to_fallback']} of {report['right_answers']} ({pct(report['share_of_right_lost'])})",
+        ),
+        (
+            "Wrong answers caught by fallback",
+            f"{report['wrong_caught_by_fallback']} of {report['wrong_answers']} "
+            f"({pct(report['share_of_wrong_caught'])})",
+        ),
     ]
     oos = report["out_of_scope"]
     if oos["n"]:
-        lines.append(f"Out-of-scope messages declined:     {oos['declined']} of {oos['n']} ({pct(oos['recall'])})")
+        figures.append(("Out-of-scope messages declined", f"{oos['declined']} of {oos['n']} ({pct(oos['recall'])})"))
+    width = max(len(name) for name, _ in figures) + 1
+    lines = [f"Messages: {report['n']} ({report['n_in_scope']} in scope, {oos['n']} out of scope)"]
+    lines += [f"{name + ':':<{width}}  {value}" for name, value in figures]
     unknown = report["unknown_labels"]
     if unknown["names"]:
         shown = ", ".join(unknown["names"][:10]) + (" ..." if len(unknown["names"]) > 10 else "")

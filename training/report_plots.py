@@ -29,16 +29,18 @@ def plot_confusion(
     the diagonal left out so that mistakes set the colour scale). Right: the `top_pairs` most frequent mistakes."""
     plt = _pyplot()
     labels = sorted(set(gold) | set(predicted))
-    errors = confusion_matrix(gold, predicted, labels=labels) if labels else np.zeros((0, 0), dtype=int)
+    # A single label cannot be confused (and scikit-learn warns about it).
+    errors = confusion_matrix(gold, predicted, labels=labels) if len(labels) > 1 else np.zeros((1, 1), dtype=int)
     np.fill_diagonal(errors, 0)
     if not errors.any():
-        fig, ax = plt.subplots(figsize=(7, 3), dpi=110, layout="constrained")
-        ax.axis("off")
-        ax.text(0.5, 0.5, f"No confusions: all {len(gold)} messages got their gold intent", ha="center", va="center")
-        return _save(fig, path)
-    involvement = errors.sum(axis=0) + errors.sum(axis=1)
-    order = sorted((i for i in range(len(labels)) if involvement[i]), key=lambda i: (-involvement[i], labels[i]))
-    chosen = order[:max_intents]
+        note = f"No confusions: all {len(gold)} messages got their gold intent" if gold else "No in-scope messages"
+        return _message_figure(note, path)
+    pairs = _pairs(errors, labels)
+    picked: dict[int, None] = {}  # both intents of the most frequent mistakes first, so those pairs are on the map
+    for r, c in pairs:
+        if len(picked | {r: None, c: None}) <= max_intents:
+            picked |= {r: None, c: None}
+    chosen = list(picked)
     fig, (ax_map, ax_bar) = plt.subplots(
         1, 2, figsize=(18, 9), dpi=100, gridspec_kw={"width_ratios": [1.15, 1]}, layout="constrained"
     )
@@ -47,7 +49,7 @@ def plot_confusion(
         f"Mistakes among the {len(chosen)} most confused of {len(labels)} intents "
         f"({int(errors[np.ix_(chosen, chosen)].sum())} of {int(errors.sum())} mistakes)"
     )
-    _pair_bars(ax_bar, errors, labels, top_pairs)
+    _pair_bars(ax_bar, errors, labels, pairs[:top_pairs])
     fig.suptitle(f"Confusions on {len(gold)} in-scope messages", fontsize=14)
     return _save(fig, path)
 
@@ -62,12 +64,16 @@ def _heatmap(fig, ax, counts: np.ndarray, names: list[str]) -> None:
     for r, c in zip(*np.nonzero(counts)):
         dark = counts[r, c] > 0.6 * counts.max()
         ax.text(c, r, str(counts[r, c]), ha="center", va="center", fontsize=7, color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, shrink=0.6, label="messages")
+    fig.colorbar(image, ax=ax, shrink=0.6, label="messages", ticks=_integer_ticks())
 
 
-def _pair_bars(ax, errors: np.ndarray, labels: list[str], top: int) -> None:
+def _pairs(errors: np.ndarray, labels: list[str]) -> list[tuple[int, int]]:
+    """(gold, predicted) index pairs with at least one mistake, most mistakes first, ties by name."""
     rows, cols = np.nonzero(errors)
-    pairs = sorted(zip(rows, cols), key=lambda rc: (-errors[rc], labels[rc[0]], labels[rc[1]]))[:top]
+    return sorted(zip(rows.tolist(), cols.tolist()), key=lambda rc: (-errors[rc], labels[rc[0]], labels[rc[1]]))
+
+
+def _pair_bars(ax, errors: np.ndarray, labels: list[str], pairs: list[tuple[int, int]]) -> None:
     names = [f"{labels[r]} → {labels[c]}" for r, c in pairs]
     counts = [int(errors[r, c]) for r, c in pairs]
     positions = np.arange(len(pairs))[::-1]
@@ -76,6 +82,7 @@ def _pair_bars(ax, errors: np.ndarray, labels: list[str], top: int) -> None:
     for y, count in zip(positions, counts):
         ax.text(count, y, f" {count}", va="center", fontsize=8)
     ax.set_xlabel("messages (gold → predicted)")
+    ax.xaxis.set_major_locator(_integer_ticks())
     ax.set_title(f"The {len(pairs)} most frequent mistakes")
     ax.grid(axis="x", alpha=0.3)
 
@@ -95,18 +102,22 @@ def plot_confidence_histogram(
         ("right answers", confidence[correct], "tab:green"),
         ("wrong answers", confidence[~correct], "tab:red"),
     ]
-    if len(out_of_scope_confidence):
-        groups.append(("out-of-scope messages", np.asarray(out_of_scope_confidence, dtype=float), "tab:purple"))
+    groups.append(("out-of-scope messages", np.asarray(out_of_scope_confidence, dtype=float), "tab:purple"))
+    groups = [group for group in groups if len(group[1])]  # an empty panel would only show a meaningless axis
+    if not groups:
+        return _message_figure("No messages to show", path)
     bins = np.linspace(0, 1, 41)
     fig, axes = plt.subplots(
-        len(groups), 1, figsize=(8, 2.3 * len(groups) + 0.8), dpi=110, sharex=True, layout="constrained"
+        len(groups), 1, figsize=(8, 2.3 * len(groups) + 0.8), dpi=110, sharex=True, layout="constrained", squeeze=False
     )
+    axes = axes[:, 0]
     for ax, (name, values, colour) in zip(axes, groups):
         ax.hist(values, bins=bins, color=colour, alpha=0.8)
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1.2)
         below = int((values < threshold).sum())
         ax.set_title(f"{name}: {len(values)}, of which {below} below the threshold (fall back)", fontsize=10)
         ax.set_ylabel("messages")
+        ax.yaxis.set_major_locator(_integer_ticks())
         ax.grid(alpha=0.3)
     axes[0].text(threshold, axes[0].get_ylim()[1] * 0.9, f" threshold {threshold:.3f}", fontsize=9, va="top")
     axes[-1].set_xlabel("confidence of the top intent")
@@ -114,10 +125,25 @@ def plot_confidence_histogram(
     return _save(fig, path)
 
 
+def _integer_ticks():
+    """Counts of messages: no ticks at 0.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def _message_figure(message: str, path: str | Path) -> Path:
+    """A small picture that says why there is no chart, so the report always has every file."""
+    fig, ax = _pyplot().subplots(figsize=(7, 3), dpi=110, layout="constrained")
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Save and close; the figures use constrained layout, which training.plots' tight-layout saver would undo."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")  # long intent names must not be cut off at the edges
     _pyplot().close(fig)
     return path
