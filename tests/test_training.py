@@ -142,3 +142,22 @@ def test_house_price_loss_falls_and_prediction_is_sane():
     assert exact_prediction() == pytest.approx(600.0)
     longer, _ = fit_house_prices(epochs=6000, lr=0.01)
     assert math.isclose(longer.prediction, 600.0, abs_tol=1.0)
+
+
+def test_temperature_is_fitted_on_validation_and_sharpens_underconfident_models():
+    from training.fallback import calibrate, fit_temperature
+
+    # Right 90 % of the time but only 50 % confident: the fitted temperature must sharpen (T < 1).
+    probs = torch.tensor([[0.5, 0.25, 0.25]] * 10)
+    gold = torch.tensor([0] * 9 + [1])
+    temperature = fit_temperature(probs, gold)
+    assert temperature < 1
+    calibrated = calibrate(probs, temperature)
+    assert 0.8 < calibrated[0, 0].item() < 0.95
+    torch.testing.assert_close(calibrate(probs, 1.0), probs)
+
+
+def test_checkpoint_stores_the_fitted_temperature(trained_model):
+    fallback = load_checkpoint(trained_model)["fallback"]
+    assert fallback["calibrated"] is True
+    assert 0.1 <= fallback["temperature"] <= 10

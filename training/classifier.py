@@ -13,6 +13,7 @@ import torch
 from training import text
 from training.bags import Bags
 from training.checkpoint import CheckpointError, load_checkpoint
+from training.fallback import calibrate
 from training.model import IntentNet, ModelConfig
 from training.runtime import configure_threads
 
@@ -52,6 +53,7 @@ class IntentClassifier:
             self.tags: list[str] = [str(tag) for tag in checkpoint["tags"]]
             self.responses: dict[str, list[str]] = {t: list(checkpoint["responses"][t]) for t in self.tags}
             self.threshold = float(checkpoint["fallback"]["threshold"])
+            self.temperature = float(checkpoint["fallback"].get("temperature", 1.0))
             self.fallback_responses: list[str] = list(checkpoint["fallback"]["responses"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
@@ -73,7 +75,7 @@ class IntentClassifier:
         """Answer one message."""
         ids = text.encode(message, self.index, self.bigrams)
         with torch.inference_mode():
-            probs = self.model.probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
+            probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
         return self._answers([message], probs, [ids], threshold)[0]
 
     def predict_batch(self, messages: Sequence[str], threshold: float | None = None) -> list[Prediction]:
@@ -82,14 +84,17 @@ class IntentClassifier:
             return []
         ids = [text.encode(m, self.index, self.bigrams) for m in messages]
         with torch.inference_mode():
-            probs = self.model.probabilities(*Bags.from_lists(ids).all())
+            probs = self._probabilities(*Bags.from_lists(ids).all())
         return self._answers(messages, probs, ids, threshold)
 
     def probabilities(self, messages: Sequence[str]) -> torch.Tensor:
-        """(messages, intents) probabilities, columns in the order of `tags`."""
+        """(messages, intents) calibrated probabilities, columns in the order of `tags`."""
         ids = [text.encode(m, self.index, self.bigrams) for m in messages]
         with torch.inference_mode():
-            return self.model.probabilities(*Bags.from_lists(ids).all())
+            return self._probabilities(*Bags.from_lists(ids).all())
+
+    def _probabilities(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        return calibrate(self.model.probabilities(ids, offsets), self.temperature)
 
     def _answers(
         self, messages: Sequence[str], probs: torch.Tensor, ids: Sequence[list[int]], threshold: float | None
@@ -126,6 +131,7 @@ class IntentClassifier:
             "created_at": meta.get("created_at"),
             "training_seconds": meta.get("training_seconds"),
             "fallback_threshold": self.threshold,
+            "temperature": self.temperature,
             "metrics": meta.get("metrics", {}),
             "intents_sha256": meta.get("intents_sha256"),
         }

@@ -1,8 +1,16 @@
-"""When to say "I didn't understand" instead of guessing: a confidence threshold chosen on held-out messages."""
+"""When to say "I didn't understand" instead of guessing: calibrated confidence and a threshold chosen on held-out
+messages.
+
+The averaged, label-smoothed networks are under-confident (on BANKING77 a right answer's median confidence was 0.83
+while 92 % of answers were right, an expected calibration error of 0.20). A temperature fitted on the validation split
+fixes that (0.013) and, measured on BANKING77's test set with the threshold rule below, turned 52 % of the wrong
+answers into fallbacks instead of 43 %, for the same 4.5 % of right answers lost (benchmarks/fallback.md).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 FALLBACK_RESPONSES = (
     "Sorry, I didn't understand that. Could you rephrase it?",
@@ -23,3 +31,24 @@ def choose_threshold(confidences: np.ndarray, correct: np.ndarray, keep: float =
     if right.size == 0:
         return UNCALIBRATED_THRESHOLD
     return float(np.quantile(right, 1.0 - keep, method="lower"))
+
+
+TEMPERATURES = np.geomspace(0.1, 10.0, 81)
+
+
+def calibrate(probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Temperature-scale averaged probabilities: softmax(log(p) / T); T < 1 sharpens, T > 1 softens."""
+    if temperature == 1.0:
+        return probs
+    return torch.softmax(torch.log(probs.clamp_min(1e-12)) / temperature, dim=-1)
+
+
+def fit_temperature(probs: torch.Tensor, gold: torch.Tensor) -> float:
+    """The temperature with the lowest held-out negative log-likelihood (a grid search: one parameter, no optimizer)."""
+    log_probs = torch.log(probs.double().clamp_min(1e-12))
+    rows = torch.arange(len(gold))
+
+    def nll(t: float) -> float:
+        return -torch.log_softmax(log_probs / t, dim=-1)[rows, gold].mean().item()
+
+    return float(min(TEMPERATURES, key=nll))

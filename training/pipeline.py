@@ -18,7 +18,13 @@ from sklearn.model_selection import train_test_split
 from training import text
 from training.bags import Bags
 from training.checkpoint import FORMAT, FORMAT_VERSION
-from training.fallback import FALLBACK_RESPONSES, UNCALIBRATED_THRESHOLD, choose_threshold
+from training.fallback import (
+    FALLBACK_RESPONSES,
+    UNCALIBRATED_THRESHOLD,
+    calibrate,
+    choose_threshold,
+    fit_temperature,
+)
 from training.intents import IntentsFile
 from training.loop import EpochStats, History, TrainConfig, auto_epochs, fit, predict_proba
 from training.model import IntentNet, ModelConfig
@@ -98,13 +104,15 @@ def train_model(
     max_epochs = config.epochs or auto_epochs(len(split.train), config.batch_size)
     model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
     metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
-    threshold, calibrated = UNCALIBRATED_THRESHOLD, False
+    threshold, calibrated, temperature = UNCALIBRATED_THRESHOLD, False, 1.0
     if split.val:
         val_bags = encode_rows(split.val, text.index_vocabulary(vocabulary))
         val_y = y_all[split.val]
         patience = max(config.patience, max_epochs // 10)
         history = fit(model, bags, y, replace(config, patience=patience), max_epochs, (val_bags, val_y), report("fit"))
-        probs = predict_proba(model, val_bags).numpy()
+        raw = predict_proba(model, val_bags)
+        temperature = fit_temperature(raw, val_y)
+        probs = calibrate(raw, temperature).numpy()
         confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
         correct = predicted == val_y.numpy()
         threshold, calibrated = choose_threshold(confidence, correct), True
@@ -139,6 +147,7 @@ def train_model(
         "responses": {intent.tag: list(intent.responses) for intent in intents.intents},
         "fallback": {
             "threshold": threshold,
+            "temperature": temperature,
             "calibrated": calibrated,
             "rule": "fallback when the top confidence is below the threshold or the message has no known words",
             "responses": list(FALLBACK_RESPONSES),
