@@ -1,0 +1,40 @@
+"""The web app: `create_app()` builds the Flask application that serves the chat page and the JSON API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then CHATBOT_* environment variables, then `test_config` (tests, `chatbot serve`).
+
+    The checkpoint is loaded here, once per process (each server worker builds its own app), and a bad one raises
+    `training.checkpoint.CheckpointError`.
+    """
+    # Imported here, not at the top: `app.cli` imports this package, and `chatbot train` should not load Flask.
+    from app.admin import admin
+    from app.errors import register_error_handlers
+    from app.hooks import register_hooks
+    from app.model_store import ModelStore
+    from app.routes import api, pages
+    from app.settings import DEFAULTS, settings_from_env
+
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(settings_from_env(os.environ))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False  # answers keep the field order of `chatbot predict`
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+    register_error_handlers(app)
+    register_hooks(app)
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    app.register_blueprint(admin)
+    app.extensions["model_store"] = ModelStore(app.config["MODEL_PATH"], app.config["MODEL_SHARED_DIR"])
+    return app

@@ -65,3 +65,135 @@ def banking77() -> Path:
     if not (BANKING77 / "train.csv").exists():
         pytest.skip("BANKING77 not found beside the project (../shared/data/banking77)")
     return BANKING77
+
+
+# --- The web app and the server ---------------------------------------------------------------------------------------
+
+HTML_ANSWER = "<script>window.pwned=1</script><b>bold</b><img src=x onerror=window.pwned=2>"
+
+
+@pytest.fixture
+def model_copy(trained_model: Path, tmp_path: Path) -> Path:
+    """A private copy of the session checkpoint, free to replace or damage."""
+    import shutil
+
+    return Path(shutil.copy(trained_model, tmp_path / "chatbot.pt"))
+
+
+@pytest.fixture(scope="session")
+def html_model(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session checkpoint with every answer, fallbacks included, replaced by HTML that would run if interpreted."""
+    return _edited_checkpoint(trained_model, tmp_path_factory.mktemp("html") / "chatbot.pt", HTML_ANSWER)
+
+
+@pytest.fixture(scope="session")
+def edit_checkpoint():
+    """`edit_checkpoint(source, target, response, created_at=None)`: see `_edited_checkpoint`."""
+    return _edited_checkpoint
+
+
+def _edited_checkpoint(source: Path, target: Path, response: str, created_at: str | None = None) -> Path:
+    """A copy of `source` whose every response is `response`: answers then tell which checkpoint gave them."""
+    from training.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(source)
+    checkpoint["responses"] = {tag: [response] for tag in checkpoint["tags"]}
+    checkpoint["fallback"]["responses"] = [response]
+    if created_at:
+        checkpoint["created_at"] = created_at
+    return save_checkpoint(checkpoint, target)
+
+
+@pytest.fixture
+def app(model_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Flask app on a private checkpoint copy, deaf to any CHATBOT_* variable of the machine running the tests."""
+    from app import create_app
+
+    for name in list(os.environ):
+        if name.startswith("CHATBOT_"):
+            monkeypatch.delenv(name)
+    return create_app({"TESTING": True, "MODEL_PATH": str(model_copy)})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class ServerProcess:
+    """`chatbot serve` running in a subprocess on a free port of 127.0.0.1; `url` ends with a slash."""
+
+    def __init__(self, model: Path, log_path: Path, workers: int, threads: int, env: dict[str, str]) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        self.log_path = log_path
+        self.url = ""
+        command = [sys.executable, "-m", "app.cli", "serve", "--model", str(model), "--port", "0"]
+        command += ["--workers", str(workers), "--threads", str(threads)]
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")} | env
+        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL, env=clean_env, cwd=ROOT
+        )
+        self._ready = threading.Event()
+        self.stdout: list[str] = []
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+
+    def _read_stdout(self) -> None:
+        for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.stdout.append(line)
+            if line.startswith("Chat page: ") and not self.url:
+                self.url = line.split()[2]
+                self._ready.set()
+        self._ready.set()  # exited: let wait_ready report it
+
+    def wait_ready(self, timeout: float = 60) -> ServerProcess:
+        import json
+        import urllib.request
+
+        if not self._ready.wait(timeout) or not self.url:
+            self.stop()
+            raise AssertionError(f"chatbot serve did not start; stdout {self.stdout}; log:\n{self.log()}")
+        with urllib.request.urlopen(self.url + "api/health", timeout=timeout) as answer:  # waits for a worker
+            assert json.load(answer)["status"] == "ok"
+        return self
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(5)  # stdout reaches its end once every process of the server has exited
+        self.process.stdout.close()
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def start_server(tmp_path_factory: pytest.TempPathFactory):
+    """Start `chatbot serve` subprocesses: `start_server(model, workers=, threads=, env=)`; all stopped at the end."""
+    servers: list[ServerProcess] = []
+
+    def start(model: Path, workers: int = 2, threads: int = 4, env: dict[str, str] | None = None) -> ServerProcess:
+        log_path = tmp_path_factory.mktemp("server") / "server.log"
+        servers.append(ServerProcess(model, log_path, workers, threads, env or {}))
+        return servers[-1].wait_ready()
+
+    yield start
+    for server in servers:
+        server.stop()

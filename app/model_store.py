@@ -1,0 +1,156 @@
+"""The classifier a process answers with, and a reload that reaches every worker process without serving an error.
+
+A reload request reaches one worker of several. So `chatbot serve` keeps the accepted checkpoint in a folder shared by
+its workers (`shared_dir/current.pt`): a reload copies MODEL_PATH there under a temporary name, loads the copy, and
+only when that worked renames it over `current.pt`. Every worker compares `os.stat` of `current.pt` (inode, size,
+mtime: about a microsecond) with the file it loaded before each answer, and loads the new one when they differ. Only
+files that loaded once ever sit at `current.pt`, so a corrupt MODEL_PATH fails the reload request and nothing else;
+a worker that gunicorn restarts later loads the accepted model, not whatever MODEL_PATH holds by then.
+
+Without a shared folder (the test client, a single process) a reload loads MODEL_PATH and swaps the model in place.
+Either way a request takes the current classifier once and keeps it: a swap never disturbs a request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import CheckpointError
+from training.classifier import IntentClassifier
+
+CURRENT = "current.pt"
+WARM_UP_MESSAGE = "hello"
+log = logging.getLogger(__name__)
+
+Fingerprint = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    classifier: IntentClassifier
+    fingerprint: Fingerprint | None  # of shared_dir/current.pt when it was loaded from there
+    loaded_at: str
+
+
+def load_warm(path: str | Path) -> IntentClassifier:
+    """Load a checkpoint and answer one message, so that the first real request does not pay torch's first call."""
+    classifier = IntentClassifier.from_checkpoint(path)
+    classifier.predict(WARM_UP_MESSAGE)
+    return classifier
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentClassifier, Fingerprint]:
+    """Copy `model_path` into `shared_dir`, load the copy and publish it as `current.pt`; CheckpointError if bad."""
+    model_path = Path(model_path)
+    fd, tmp_name = tempfile.mkstemp(dir=shared_dir, prefix=".incoming-", suffix=".pt")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            shutil.copyfile(model_path, tmp)
+        except FileNotFoundError:
+            raise CheckpointError(f"model not found: {model_path} (run `chatbot train` first)") from None
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {model_path}: {exc.strerror or exc}") from None
+        try:
+            classifier = load_warm(tmp)
+        except CheckpointError as exc:  # name the user's file, not our copy of it
+            raise CheckpointError(str(exc).replace(str(tmp), str(model_path))) from None
+        stamp = fingerprint(tmp)
+        os.replace(tmp, shared_dir / CURRENT)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return classifier, stamp
+
+
+def create_shared_dir(model_path: str | Path) -> Path:
+    """A fresh folder holding an accepted copy of `model_path`: what `chatbot serve` gives its workers."""
+    shared_dir = Path(tempfile.mkdtemp(prefix="chatbot-serve-"))
+    try:
+        accept_checkpoint(model_path, shared_dir)
+    except BaseException:
+        shutil.rmtree(shared_dir, ignore_errors=True)
+        raise
+    return shared_dir
+
+
+class ModelStore:
+    """Holds this process's classifier; `classifier()` picks up reloads made by other workers."""
+
+    def __init__(self, model_path: str | Path, shared_dir: str | Path | None = None) -> None:
+        self.model_path = Path(model_path)
+        self.shared_dir = Path(shared_dir) if shared_dir else None
+        self._lock = threading.Lock()
+        self._failed: Fingerprint | None = None
+        if self.shared_dir is None:
+            self._loaded = Loaded(load_warm(self.model_path), None, _now())
+        else:
+            current = self.shared_dir / CURRENT
+            stamp = fingerprint(current)
+            self._loaded = Loaded(load_warm(current), stamp, _now())
+
+    def classifier(self) -> IntentClassifier:
+        """The classifier to answer with, after loading the accepted checkpoint if another worker changed it."""
+        if self.shared_dir is not None:
+            try:
+                stamp = fingerprint(self.shared_dir / CURRENT)
+            except OSError:
+                stamp = None  # the shared folder is gone (server shutting down): keep answering
+            if stamp is not None and stamp != self._loaded.fingerprint and stamp != self._failed:
+                self._follow(stamp)
+        return self._loaded.classifier
+
+    def _follow(self, stamp: Fingerprint) -> None:
+        with self._lock:
+            if stamp in (self._loaded.fingerprint, self._failed):
+                return  # another thread of this worker got here first
+            try:
+                classifier = load_warm(self.shared_dir / CURRENT)
+            except Exception as exc:  # only accepted files sit there: this is a disk error or tampering
+                self._failed = stamp
+                log.error("pid %d: keeping the previous model, cannot load the accepted one: %s", os.getpid(), exc)
+                return
+            try:
+                after = fingerprint(self.shared_dir / CURRENT)
+            except OSError:
+                after = None
+            # Replaced while loading: whatever was loaded was accepted, and the next request looks again.
+            self._loaded = Loaded(classifier, stamp if after == stamp else None, _now())
+            log.info("pid %d: now answering with the model reloaded by another worker", os.getpid())
+
+    def reload(self) -> IntentClassifier:
+        """Load MODEL_PATH again and answer with it; on CheckpointError the previous model keeps answering."""
+        with self._lock:
+            if self.shared_dir is None:
+                classifier, stamp = load_warm(self.model_path), None
+            else:
+                classifier, stamp = accept_checkpoint(self.model_path, self.shared_dir)
+            self._loaded = Loaded(classifier, stamp, _now())
+            self._failed = None
+        log.info("pid %d: model reloaded from %s", os.getpid(), self.model_path)
+        return classifier
+
+    def info(self) -> dict[str, Any]:
+        """What the health check reports: the model's own description, without server file paths."""
+        self.classifier()
+        loaded = self._loaded
+        info = {k: v for k, v in loaded.classifier.info().items() if k != "path"}
+        return info | {"loaded_at": loaded.loaded_at}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

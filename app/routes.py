@@ -1,0 +1,89 @@
+"""The chat page and the JSON API: chat, batch predict, health, and the benchmark's echo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import BadRequest
+
+from app.errors import ApiError
+from app.model_store import ModelStore
+
+pages = Blueprint("pages", __name__)
+api = Blueprint("api", __name__, url_prefix="/api")
+
+
+def model_store() -> ModelStore:
+    return current_app.extensions["model_store"]
+
+
+@pages.get("/")
+def chat_page() -> str:
+    return render_template("chat.html", max_chars=current_app.config["MAX_MESSAGE_CHARS"])
+
+
+@api.post("/chat")
+def chat() -> Response:
+    message = checked_message(json_body().get("message"), "message")
+    answer = model_store().classifier().predict(message)
+    current_app.logger.debug("chat %r -> %s %.3f", message, answer.intent, answer.confidence)
+    return jsonify(answer.to_dict())
+
+
+@api.post("/predict")
+def predict() -> Response:
+    messages = json_body().get("messages")
+    if messages is None:
+        raise ApiError(400, "'messages' is required: a list of strings")
+    if not isinstance(messages, list):
+        raise ApiError(400, "'messages' must be a list of strings")
+    limit = current_app.config["MAX_BATCH"]
+    if len(messages) > limit:
+        raise ApiError(413, f"too many messages: {len(messages)}, the limit is {limit} per request")
+    messages = [checked_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
+    answers = model_store().classifier().predict_batch(messages)
+    current_app.logger.debug("predict %d messages: %r", len(messages), messages)
+    return jsonify(predictions=[answer.to_dict() for answer in answers])
+
+
+@api.get("/health")
+def health() -> Response:
+    return jsonify(status="ok", model=model_store().info())
+
+
+@api.post("/echo")
+def echo() -> Response:
+    """The benchmark's baseline: the same JSON parsing and answering as /api/chat, without the model."""
+    if not current_app.config["BENCH_ENDPOINT"]:
+        raise ApiError(404, f"not found: {request.path}")
+    body = json_body()
+    return jsonify(echo=body.get("message"), length=len(str(body.get("message", ""))))
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or the ApiError that says what is wrong with the body."""
+    if not request.is_json:
+        raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    try:
+        body = request.get_json()
+    except BadRequest:
+        raise ApiError(400, "the body is not valid JSON") from None
+    except RecursionError:  # Flask turns only ValueError into BadRequest
+        raise ApiError(400, "the body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def checked_message(message: Any, name: str) -> str:
+    if message is None:
+        raise ApiError(400, f"'{name}' is required")
+    if not isinstance(message, str):
+        raise ApiError(400, f"'{name}' must be a string")
+    if not message.strip():
+        raise ApiError(400, f"'{name}' must not be empty")
+    limit = current_app.config["MAX_MESSAGE_CHARS"]
+    if len(message) > limit:
+        raise ApiError(413, f"'{name}' is too long: {len(message)} characters, the limit is {limit}")
+    return message

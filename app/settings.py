@@ -1,0 +1,85 @@
+"""The app's settings: defaults, and the CHATBOT_* environment variables that override them.
+
+Read once by the application factory, never at import time, and checked there, so that a typo in a variable stops
+`chatbot serve` with one line naming the variable instead of surfacing later as a failed request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_MODEL = "models/chatbot.pt"
+DEFAULTS: dict[str, Any] = {
+    "MODEL_PATH": DEFAULT_MODEL,
+    "MODEL_SHARED_DIR": None,  # set by `chatbot serve`: where worker processes find the accepted checkpoint
+    "ADMIN_TOKEN": None,  # no token: model reload is disabled
+    "CORS_ORIGINS": [],  # no origin: no cross-origin use
+    "RATE_LIMIT": None,  # e.g. "60/minute", per client address and per worker process
+    "BENCH_ENDPOINT": False,  # POST /api/echo for the server benchmark
+    "MAX_MESSAGE_CHARS": 1_000,
+    "MAX_BATCH": 1_000,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
+}
+PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings the environment sets; raise ValueError naming the variable when one is malformed."""
+    settings: dict[str, Any] = {}
+    if environ.get("CHATBOT_MODEL"):
+        settings["MODEL_PATH"] = environ["CHATBOT_MODEL"]
+    if environ.get("CHATBOT_ADMIN_TOKEN"):
+        settings["ADMIN_TOKEN"] = environ["CHATBOT_ADMIN_TOKEN"]
+    if environ.get("CHATBOT_CORS_ORIGINS"):
+        settings["CORS_ORIGINS"] = [
+            o.strip().rstrip("/") for o in environ["CHATBOT_CORS_ORIGINS"].split(",") if o.strip()
+        ]
+    if environ.get("CHATBOT_RATE_LIMIT"):
+        parse_rate_limit(environ["CHATBOT_RATE_LIMIT"], name="CHATBOT_RATE_LIMIT")
+        settings["RATE_LIMIT"] = environ["CHATBOT_RATE_LIMIT"]
+    if environ.get("CHATBOT_BENCH_ENDPOINT"):
+        settings["BENCH_ENDPOINT"] = _flag(environ["CHATBOT_BENCH_ENDPOINT"], "CHATBOT_BENCH_ENDPOINT")
+    for key, variable in (
+        ("MAX_MESSAGE_CHARS", "CHATBOT_MAX_MESSAGE_CHARS"),
+        ("MAX_BATCH", "CHATBOT_MAX_BATCH"),
+        ("MAX_CONTENT_LENGTH", "CHATBOT_MAX_CONTENT_LENGTH"),
+    ):
+        if environ.get(variable):
+            settings[key] = _positive_int(environ[variable], variable)
+    if environ.get("CHATBOT_LOG_LEVEL"):
+        level = environ["CHATBOT_LOG_LEVEL"].upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"CHATBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+        settings["LOG_LEVEL"] = level
+    return settings
+
+
+def parse_rate_limit(value: str, name: str = "RATE_LIMIT") -> tuple[int, int]:
+    """'60/minute' -> (60, 60): requests allowed per period of seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", value)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"{name} must look like '60/minute' (a count per second, minute, hour or day), not {value!r}")
+    return int(match.group(1)), PERIODS[match.group(2)]
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {value!r}")
+
+
+def _positive_int(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return number
