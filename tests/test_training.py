@@ -78,9 +78,10 @@ def test_prediction_fields(classifier):
     assert answer.intent == "greeting" and not answer.fallback
     assert answer.response in classifier.responses["greeting"]
     assert 0 < answer.confidence <= 1
-    assert answer.alternatives[0]["intent"] == "greeting"
+    assert answer.alternatives[0] == ("greeting", answer.confidence)
     assert len(answer.alternatives) == 3
-    assert answer.alternatives[0]["confidence"] >= answer.alternatives[1]["confidence"]
+    assert answer.alternatives[0][1] >= answer.alternatives[1][1] >= answer.alternatives[2][1]
+    assert answer.to_dict()["alternatives"][0] == {"intent": "greeting", "confidence": round(answer.confidence, 6)}
 
 
 def test_message_with_no_known_word_falls_back(classifier):

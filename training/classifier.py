@@ -31,15 +31,13 @@ class Prediction:
     confidence: float
     fallback: bool
     response: str
-    alternatives: list[dict[str, Any]]  # the TOP_K most likely intents, {"intent", "confidence"}, best first
+    alternatives: list[tuple[str, float]]  # the TOP_K most likely (intent, confidence), best first
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with confidences rounded to 6 places: the form the CLI prints and the API returns."""
         answer = asdict(self)
         answer["confidence"] = round(self.confidence, 6)
-        answer["alternatives"] = [
-            {"intent": a["intent"], "confidence": round(a["confidence"], 6)} for a in self.alternatives
-        ]
+        answer["alternatives"] = [{"intent": i, "confidence": round(c, 6)} for i, c in self.alternatives]
         return answer
 
 
@@ -113,7 +111,7 @@ class IntentClassifier:
             intent, confidence = tags[indices[0]], values[0]
             fallback = not known or confidence < limit
             pool = fallbacks if fallback else responses[intent]
-            alternatives = [{"intent": tags[i], "confidence": v} for i, v in zip(indices, values)]
+            alternatives = list(zip(map(tags.__getitem__, indices), values))
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
             answers.append(
                 Prediction(message, intent, confidence, fallback, pool[int(draw() * len(pool))], alternatives)

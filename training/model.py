@@ -6,8 +6,9 @@ Dropout(0.5), Linear(64 -> n_intents). Two things differ from the textbook code,
   `EmbeddingBag` in "sum" mode plus a bias is exactly `Linear` applied to that 0/1 vector, at the cost of the message
   length rather than the vocabulary size, and its gradient is sparse.
 - `members` independent copies are stored stacked and run as one batched computation; their averaged softmax is the
-  prediction. Averaging three networks was worth about a point of accuracy on BANKING77 for much less than three
-  times the training time.
+  prediction. Averaging was worth about a point of accuracy on BANKING77 over one network. Three members are the
+  default: on BANKING77's validation split (three seeds) they scored 90.8 % against 90.5 % for two, with a lower
+  validation loss, at 1.45 times the training time and about 1 µs more per answer.
 """
 
 from __future__ import annotations

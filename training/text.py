@@ -11,7 +11,6 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from itertools import pairwise, repeat
 
 import numpy as np
@@ -45,10 +44,22 @@ _STEMMER = PorterStemmer()
 BIGRAM_JOINER = " "
 
 
-@lru_cache(maxsize=100_000)
-def stem(word: str) -> str:
-    """Porter stem of one lower-case word; cached because a vocabulary repeats a few thousand words endlessly."""
-    return _STEMMER.stem(word)
+class _StemCache(dict):
+    """word -> Porter stem, computed on first use; a bounded dict, because the stemmer is 12 µs a word and a
+    vocabulary repeats a few thousand words endlessly. A missing key costs one `__missing__` call; a hit is a plain
+    dict lookup, faster than `functools.lru_cache`'s bookkeeping on the per-request path."""
+
+    limit = 100_000
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:  # strangers' typos must not grow it forever
+            self.clear()
+        result = self[word] = _STEMMER.stem(word)
+        return result
+
+
+_STEMS = _StemCache()
+stem = _STEMS.__getitem__  # stem(word) -> its Porter stem; a bound method, so `map(stem, words)` stays in C
 
 
 def tokenize(text: str) -> list[str]:
