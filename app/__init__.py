@@ -24,6 +24,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from app.settings import DEFAULTS, settings_from_env
 
     app = Flask(__name__)
+    # No merging of slashes: it answers "/api//chat" with an HTML redirect; an unknown path gets a JSON 404 instead.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(settings_from_env(os.environ))
     if test_config is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from app.errors import ApiError
 from app.model_store import ModelStore
@@ -57,14 +57,16 @@ def echo() -> Response:
     """The benchmark's baseline: the same JSON parsing and answering as /api/chat, without the model."""
     if not current_app.config["BENCH_ENDPOINT"]:
         raise ApiError(404, f"not found: {request.path}")
-    body = json_body()
-    return jsonify(echo=body.get("message"), length=len(str(body.get("message", ""))))
+    message = json_body().get("message")
+    message = message if isinstance(message, str) else None  # a number could be NaN or Infinity: not JSON
+    return jsonify(echo=message, length=len(message or ""))
 
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or the ApiError that says what is wrong with the body."""
     if not request.is_json:
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    refuse_streamed_body_over_limit()
     try:
         body = request.get_json()
     except BadRequest:
@@ -74,6 +76,19 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body
+
+
+def refuse_streamed_body_over_limit() -> None:
+    """413 for a chunked body (no Content-Length) longer than MAX_CONTENT_LENGTH.
+
+    Werkzeug stops reading such a body at the limit without an error, so it would be parsed cut short: a misleading
+    400, or an answer to whatever fitted. One byte read past the limit tells a body over it from one exactly at it.
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is None or request.content_length is not None:
+        return  # a Content-Length over the limit is refused by Werkzeug itself
+    if len(request.get_data()) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def checked_message(message: Any, name: str) -> str:

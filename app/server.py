@@ -73,7 +73,7 @@ def worker_app(overrides: dict[str, Any]) -> Any:
     from app import create_app
 
     torch.set_num_threads(1)
-    return create_app(overrides)
+    return create_app(overrides | {"DEBUG": False})  # Flask would turn debug on for a FLASK_DEBUG=1 left exported
 
 
 def run_server(

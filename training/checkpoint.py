@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +106,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch reports damage as RuntimeError, pickle errors, EOFError, ...: all mean the same
+        with warnings.catch_warnings():  # torch warns about old pickle protocols: one error line is the whole story
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False, i.e. running whatever the file carries: never relay that
+        raise CheckpointError(
+            f"{path}: not a readable chatbot checkpoint (it holds objects other than tensors and plain data)"
+        ) from None
+    except Exception as exc:  # torch reports damage as RuntimeError, EOFError, ...: all mean the same
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable chatbot checkpoint ({reason[:200]})") from None
     return check_checkpoint(checkpoint, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +62,13 @@ class IntentClassifier:
             raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
         if len(self.vocabulary) != self.model.config.n_features or len(self.tags) != self.model.config.n_intents:
             raise CheckpointError(f"{source}: damaged checkpoint (vocabulary or tags do not match the weights)")
+        empty = [tag for tag in self.tags if not self.responses[tag]] + (
+            [] if self.fallback_responses else ["fallback"]
+        )
+        if empty:
+            raise CheckpointError(f"{source}: damaged checkpoint (no responses for {', '.join(empty[:5])})")
+        if not (math.isfinite(self.temperature) and self.temperature > 0 and math.isfinite(self.threshold)):
+            raise CheckpointError(f"{source}: damaged checkpoint (fallback temperature or threshold out of range)")
         self.model.eval()
         self.index = text.index_vocabulary(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}

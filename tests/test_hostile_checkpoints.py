@@ -1,0 +1,190 @@
+"""Hostile checkpoint files against the running service: `chatbot serve` refuses them at startup with one line, and a
+reload refuses them with a JSON error while the model already serving keeps answering.
+
+The same files at the `load_checkpoint` and `chatbot predict` level: tests/test_checkpoint.py and tests/test_cli.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pickle
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from training.checkpoint import FORMAT_VERSION, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "hostile-checkpoint-reload-token"
+SERVING_ANSWER = "Answer from the model being served."
+SERVING_CREATED_AT = "2001-02-03T04:05:06+00:00"
+
+
+class Payload:
+    """Unpickling this runs `touch marker`: a checkpoint that carries it must be refused without running it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def truncated(good: Path, target: Path, marker: Path) -> None:
+    data = good.read_bytes()
+    target.write_bytes(data[: len(data) // 2])
+
+
+def empty(good: Path, target: Path, marker: Path) -> None:
+    target.write_bytes(b"")
+
+
+def foreign(good: Path, target: Path, marker: Path) -> None:
+    torch.save({"w": torch.zeros(3)}, target)
+
+
+def newer(good: Path, target: Path, marker: Path) -> None:
+    checkpoint = load_checkpoint(good)
+    checkpoint["format_version"] = FORMAT_VERSION + 1
+    torch.save(checkpoint, target)
+
+
+def code_in_torch_file(good: Path, target: Path, marker: Path) -> None:
+    torch.save({"format": "chatbot-checkpoint", "format_version": FORMAT_VERSION, "x": Payload(marker)}, target)
+
+
+def code_in_plain_pickle(good: Path, target: Path, marker: Path) -> None:
+    with open(target, "wb") as handle:
+        pickle.dump({"format": "chatbot-checkpoint", "x": Payload(marker)}, handle)
+
+
+def no_responses(good: Path, target: Path, marker: Path) -> None:
+    """Well formed, but with nothing to answer: every intent and the fallback have an empty list of responses."""
+    checkpoint = load_checkpoint(good)
+    checkpoint["responses"] = {tag: [] for tag in checkpoint["tags"]}
+    checkpoint["fallback"]["responses"] = []
+    torch.save(checkpoint, target)
+
+
+UNREADABLE = "not a readable chatbot checkpoint ("
+# name: (how to make the file, the reason after "<path>: " in the one-line error; a prefix when it ends with "(")
+HOSTILE = {
+    "truncated": (truncated, UNREADABLE),
+    "empty": (empty, UNREADABLE),
+    "foreign": (foreign, "not a chatbot checkpoint (no 'chatbot-checkpoint' marker)"),
+    "newer": (newer, f"checkpoint format {FORMAT_VERSION + 1} is newer than this chatbot reads (1); upgrade chatbot"),
+    "code-in-torch-file": (code_in_torch_file, UNREADABLE),
+    "code-in-plain-pickle": (code_in_plain_pickle, UNREADABLE),
+    "no-responses": (no_responses, "damaged checkpoint"),
+}
+
+
+def assert_reason(message: str, path: Path, reason: str) -> None:
+    expected = f"{path}: {reason}"
+    if reason.endswith("(") or reason == "damaged checkpoint":
+        assert message.startswith(expected), message
+    else:
+        assert message == expected
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(trained_model, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile")
+    for name, (make, _) in HOSTILE.items():
+        make(trained_model, folder / f"{name}.pt", folder / f"ran-code-{name}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def refused(hostile_dir) -> dict[str, subprocess.CompletedProcess]:
+    """`chatbot serve` on every hostile file, all at once (each exits within seconds); their outcomes by name."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--model", str(hostile_dir / f"{name}.pt"), "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for name in HOSTILE
+    }
+    outcomes = {}
+    for name, process in processes.items():
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # it started serving: stop it and let the test report that
+            process.terminate()
+            try:
+                stdout, stderr = process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+        outcomes[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return outcomes
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_serve_refuses_a_hostile_checkpoint_at_startup_with_one_line(refused, hostile_dir, name):
+    outcome = refused[name]
+    path = hostile_dir / f"{name}.pt"
+    assert outcome.stdout == ""  # never announced a chat page: the port was not opened
+    assert outcome.returncode == 1, outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    lines = outcome.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), outcome.stderr
+    assert_reason(lines[0].removeprefix("Error: "), path, HOSTILE[name][1])
+    assert not (hostile_dir / f"ran-code-{name}").exists()
+
+
+# --- reload while serving --------------------------------------------------------------------------------------------
+
+
+def call(url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
+    """(status, decoded JSON body) over a fresh connection, so that requests spread over the workers."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+    try:
+        data = None if body is None else json.dumps(body)
+        connection.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        response = connection.getresponse()
+        assert response.getheader("Content-Type") == "application/json"
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def serving(start_server, trained_model, edit_checkpoint, tmp_path_factory):
+    """One server for every reload case: two workers answering from a checkpoint whose answers are recognisable."""
+    model = tmp_path_factory.mktemp("serving") / "chatbot.pt"
+    edit_checkpoint(trained_model, model, SERVING_ANSWER, created_at=SERVING_CREATED_AT)
+    server = start_server(model, workers=2, threads=2, env={"CHATBOT_ADMIN_TOKEN": TOKEN})
+    return server, model
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_reload_refuses_a_hostile_checkpoint_and_keeps_serving_the_old_model(serving, hostile_dir, name):
+    server, model = serving
+    model.write_bytes((hostile_dir / f"{name}.pt").read_bytes())
+    status, answer = call(server.url, "POST", "/api/model/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 422, answer
+    prefix = "reload failed, still serving the previous model: "
+    assert list(answer) == ["error"] and answer["error"].startswith(prefix)
+    assert_reason(answer["error"].removeprefix(prefix), model, HOSTILE[name][1])
+    for _ in range(6):  # fresh connections, spread over both workers
+        status, chat = call(server.url, "POST", "/api/chat", {"message": "hello"})
+        assert (status, chat["response"]) == (200, SERVING_ANSWER)
+    status, health = call(server.url, "GET", "/api/health")
+    assert (status, health["model"]["created_at"]) == (200, SERVING_CREATED_AT)
+    assert not (hostile_dir / f"ran-code-{name}").exists()
