@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -16,6 +17,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     `training.checkpoint.CheckpointError`.
     """
     # Imported here, not at the top: `app.cli` imports this package, and `chatbot train` should not load Flask.
+    from flask import Flask
+
     from app.admin import admin
     from app.errors import register_error_handlers
     from app.hooks import register_hooks

@@ -13,6 +13,7 @@ Either way a request takes the current classifier once and keeps it: a swap neve
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -44,6 +45,9 @@ def load_warm(path: str | Path) -> IntentClassifier:
     """Load a checkpoint and answer one message, so that the first real request does not pay torch's first call."""
     classifier = IntentClassifier.from_checkpoint(path)
     classifier.predict(WARM_UP_MESSAGE)
+    # Move what is alive now (torch, Flask, the model) out of the cyclic collector's sight: its full collections
+    # then stop walking hundreds of thousands of objects that never die, a pause of 20-100 ms under load.
+    gc.freeze()
     return classifier
 
 

@@ -144,3 +144,40 @@ def test_house_prices_demo_output(runner, tmp_path):
 def test_house_prices_converges_with_more_epochs(runner):
     result = runner.invoke(main, ["house-prices", "--epochs", "6000"])
     assert "Converged" in result.output
+
+
+def test_diverging_training_is_refused_and_keeps_old_checkpoint(runner, tmp_path, model_copy):
+    before = model_copy.read_bytes()
+    intents = tiny_intents(tmp_path)
+    result = runner.invoke(main, ["train", "--intents", str(intents), "--model", str(model_copy), "--lr", "1e12"])
+    assert result.exit_code == 1
+    assert "training diverged at epoch" in result.output and f"{model_copy} was not changed" in result.output
+    assert model_copy.read_bytes() == before
+
+
+def test_checkpoint_with_non_finite_weights_is_refused(runner, tmp_path, trained_model):
+    import torch
+
+    ckpt = load_checkpoint(trained_model)
+    ckpt["state_dict"]["fc3_bias"][0, 0, 0] = float("nan")
+    bad = tmp_path / "nan.pt"
+    torch.save(ckpt, bad)
+    result = runner.invoke(main, ["predict", "--model", str(bad), "hi"])
+    assert result.exit_code == 1
+    assert "weights that are not finite numbers" in result.output
+
+
+def test_plot_with_unknown_format_is_a_clear_error(runner, tmp_path):
+    model = tmp_path / "chatbot.pt"
+    result = runner.invoke(
+        main, ["train", "--intents", str(tiny_intents(tmp_path)), "--model", str(model), "--plot", "loss.xyz"]
+    )
+    assert result.exit_code == 1
+    assert "cannot write loss.xyz: use a .png, .svg, .pdf file name (the model was saved)" in result.output
+    assert model.exists()
+
+
+def test_house_prices_divergence_is_reported(runner):
+    result = runner.invoke(main, ["house-prices", "--lr", "1"])
+    assert result.exit_code == 1
+    assert "training diverged" in result.output and "lr 1.0 is too large" in result.output

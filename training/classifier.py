@@ -7,7 +7,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,14 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with confidences rounded to 6 places: the form the CLI prints and the API returns."""
-        answer = asdict(self)
-        answer["confidence"] = round(self.confidence, 6)
-        answer["alternatives"] = [{"intent": i, "confidence": round(c, 6)} for i, c in self.alternatives]
-        return answer
+        return {
+            "text": self.text,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 6),
+            "fallback": self.fallback,
+            "response": self.response,
+            "alternatives": [{"intent": i, "confidence": round(c, 6)} for i, c in self.alternatives],
+        }
 
 
 class IntentClassifier:
@@ -51,24 +55,21 @@ class IntentClassifier:
             # assign: the checkpoint's tensors become the parameters, and the random initial ones are freed, instead
             # of a second copy. (Building on the "meta" device would skip the random init, but imports 800 modules.)
             self.model.load_state_dict(checkpoint["state_dict"], assign=True)
-            self.vocabulary: list[str] = list(checkpoint["features"]["vocabulary"])
+            self.vocabulary: list[str] = _strings(checkpoint["features"]["vocabulary"], "vocabulary", allow_empty=True)
             self.bigrams = bool(checkpoint["features"]["bigrams"])
-            self.tags: list[str] = [str(tag) for tag in checkpoint["tags"]]
-            self.responses: dict[str, list[str]] = {t: list(checkpoint["responses"][t]) for t in self.tags}
+            self.tags: list[str] = _strings(checkpoint["tags"], "tags")
+            self.responses = {t: _strings(checkpoint["responses"][t], f"responses of '{t}'") for t in self.tags}
+            self.fallback_responses = _strings(checkpoint["fallback"]["responses"], "fallback responses")
             self.threshold = float(checkpoint["fallback"]["threshold"])
             self.temperature = float(checkpoint["fallback"].get("temperature", 1.0))
-            self.fallback_responses: list[str] = list(checkpoint["fallback"]["responses"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
         if len(self.vocabulary) != self.model.config.n_features or len(self.tags) != self.model.config.n_intents:
             raise CheckpointError(f"{source}: damaged checkpoint (vocabulary or tags do not match the weights)")
-        empty = [tag for tag in self.tags if not self.responses[tag]] + (
-            [] if self.fallback_responses else ["fallback"]
-        )
-        if empty:
-            raise CheckpointError(f"{source}: damaged checkpoint (no responses for {', '.join(empty[:5])})")
         if not (math.isfinite(self.temperature) and self.temperature > 0 and math.isfinite(self.threshold)):
             raise CheckpointError(f"{source}: damaged checkpoint (fallback temperature or threshold out of range)")
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise CheckpointError(f"{source}: damaged checkpoint (weights that are not finite numbers)")
         self.model.eval()
         self.index = text.index_vocabulary(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
@@ -117,7 +118,7 @@ class IntentClassifier:
         answers = []
         for message, known, values, indices in zip(messages, ids, top.values.tolist(), top.indices.tolist()):
             intent, confidence = tags[indices[0]], values[0]
-            fallback = not known or confidence < limit
+            fallback = not known or not confidence >= limit  # "not >=": a NaN confidence falls back too
             pool = fallbacks if fallback else responses[intent]
             alternatives = list(zip(map(tags.__getitem__, indices), values))
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
@@ -150,7 +151,8 @@ def _collector_paused() -> Iterator[None]:
 
     A batch creates tens of thousands of small objects, none in reference cycles; that triggers full collections
     which walk every object torch and the model keep alive: 20-100 ms pauses that made a 3,000-message batch up to
-    twice as slow. Reference counting still frees everything as usual.
+    twice as slow. Reference counting still frees everything as usual. The switch is process-wide: when batches
+    overlap in several threads, the first to finish turns collection back on, which costs speed, never correctness.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -159,3 +161,12 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _strings(values: Any, what: str, allow_empty: bool = False) -> list[str]:
+    """A checkpoint's list of strings, checked rather than coerced (a bare string would become its characters)."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{what} must be a list of strings")
+    if not values and not allow_empty:
+        raise ValueError(f"no {what}")
+    return list(values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -137,25 +138,30 @@ def house_prices(epochs: int, lr: float, seed: int, plot: str | None) -> None:
             click.echo(f"Epoch [{epoch}/{epochs}], Loss: {loss:.4f}")
 
     result, model = fit_house_prices(epochs=epochs, lr=lr, seed=seed, on_epoch=report)
+    if not math.isfinite(result.prediction):
+        raise click.ClickException(f"training diverged (loss {result.losses[-1]}): lr {lr} is too large")
     exact = exact_prediction()
     click.echo(f"Learned: price = {result.weight:.2f} * size + {result.bias:.2f}")
     click.echo(f"Predicted price for a {QUERY_SIZE * 1000:,.0f} sqft house: ${result.prediction:,.2f}k")
     gap = abs(result.prediction - exact)
-    if gap > 1.0:
-        needed = epochs_to_converge(model, lr, epochs)
-        more = f"about {needed:,} epochs at lr {lr} get within $1k of it" if needed > 0 else "lr too large to converge"
-        click.echo(
-            f"Not converged yet: the least-squares line says ${exact:,.2f}k ({gap:,.2f}k away); {more} "
-            f"(try --epochs {needed})."
-            if needed > 0
-            else f"Not converged: the exact answer is ${exact:,.2f}k; {more}."
-        )
-    else:
+    if gap <= 1.0:
         click.echo(f"Converged: the least-squares line says ${exact:,.2f}k.")
+    else:
+        needed = epochs_to_converge(model, lr, epochs)
+        more = (
+            f"about {needed:,} epochs at lr {lr} get within $1k of it (try --epochs {needed})"
+            if needed is not None
+            else f"at lr {lr} it takes more than {epochs + 20_000:,} epochs or never settles"
+        )
+        click.echo(f"Not converged yet: the least-squares line says ${exact:,.2f}k ({gap:,.2f}k away); {more}.")
     if plot:
-        from training.plots import plot_losses
+        from training.plots import PlotError, plot_losses
 
-        click.echo(f"Loss curve saved to {plot_losses(result.losses, plot, 'House prices: MSE loss per epoch')}")
+        try:
+            saved = plot_losses(result.losses, plot, "House prices: MSE loss per epoch")
+        except PlotError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Loss curve saved to {saved}")
 
 
 from training.eval_commands import cross_validate, evaluate, import_csv  # noqa: E402  (commands live beside)

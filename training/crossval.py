@@ -70,6 +70,8 @@ def cross_validate(
     counts = {intent.tag: len(intent.patterns) for intent in intents.intents}
     unscored = [tag for tag, n in counts.items() if n < folds]
     scored = [i for i, label in enumerate(labels) if counts[label] >= folds]
+    if max(counts.values()) < 2:
+        raise CrossValidationError("every intent has a single pattern; cross-validation needs at least 2 per intent")
     if not scored:
         raise CrossValidationError(
             f"no intent has {folds} patterns, so none can be scored in every fold; use --folds "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,18 +27,17 @@ def fit_house_prices(
     lr: float = 0.01,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
-    model: nn.Linear | None = None,
 ) -> tuple[HousePriceFit, nn.Linear]:
     """Forward, loss, zero_grad, backward, step: the loop every model in this project trains with."""
     torch.manual_seed(seed)
     x = torch.tensor(SIZES).unsqueeze(1)
     y = torch.tensor(PRICES).unsqueeze(1)
-    model = model or nn.Linear(1, 1)
+    model = nn.Linear(1, 1)
     loss_fn = nn.MSELoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     result = HousePriceFit()
+    model.train()
     for epoch in range(1, epochs + 1):
-        model.train()
         loss = loss_fn(model(x), y)
         optimizer.zero_grad()
         loss.backward()
@@ -59,8 +59,13 @@ def exact_prediction() -> float:
     return float(coef[0] * QUERY_SIZE + coef[1])
 
 
-def epochs_to_converge(model: nn.Linear, lr: float, done: int, tolerance: float = 1.0, limit: int = 200_000) -> int:
-    """Keep training a copy of `model` until its prediction is within `tolerance` of the exact one; total epochs."""
+def epochs_to_converge(
+    model: nn.Linear, lr: float, done: int, tolerance: float = 1.0, limit: int = 20_000
+) -> int | None:
+    """Keep training a copy of `model` until its prediction is within `tolerance` of the exact one; total epochs.
+
+    None when it diverges or needs more than `limit` further epochs (a few seconds at most).
+    """
     target = exact_prediction()
     copy = nn.Linear(1, 1)
     copy.load_state_dict(model.state_dict())
@@ -69,10 +74,13 @@ def epochs_to_converge(model: nn.Linear, lr: float, done: int, tolerance: float 
     query = torch.tensor([[QUERY_SIZE]])
     for extra in range(limit + 1):
         with torch.no_grad():
-            if abs(copy(query).item() - target) <= tolerance:
-                return done + extra
+            prediction = copy(query).item()
+        if not math.isfinite(prediction):
+            return None
+        if abs(prediction - target) <= tolerance:
+            return done + extra
         loss = nn.functional.mse_loss(copy(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return -1
+    return None

@@ -17,6 +17,10 @@ from training.optim import Adam
 from training.runtime import pick_device
 
 
+class TrainingError(RuntimeError):
+    """Training produced no usable model (it diverged); nothing may be saved from it."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings; every `chatbot train` option maps onto one field and the checkpoint records them all."""
@@ -136,6 +140,8 @@ def fit(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         train_loss = train_epoch(model, optimizer, bags, y, batch_size, config.label_smoothing, generator)
+        if not math.isfinite(train_loss):
+            raise TrainingError(f"training diverged at epoch {epoch} (loss {train_loss}); try a lower --lr")
         stats = EpochStats(epoch, train_loss, total=epochs)
         if validation is not None:
             stats.val_loss, stats.val_accuracy = evaluate(model, *validation)

@@ -8,10 +8,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from importlib import metadata
 
-import nltk
 import numpy as np
-import sklearn
 import torch
 from sklearn.model_selection import train_test_split
 
@@ -102,14 +101,15 @@ def train_model(
 
     vocabulary, bags, y = prepare(split.train)
     max_epochs = config.epochs or auto_epochs(len(split.train), config.batch_size)
+    # The settings actually used, which the checkpoint records: the epoch budget and a patience that grows with it.
+    config = replace(config, epochs=max_epochs, patience=max(config.patience, max_epochs // 10))
     model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
     metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
     threshold, calibrated, temperature = UNCALIBRATED_THRESHOLD, False, 1.0
     if split.val:
         val_bags = encode_rows(split.val, text.index_vocabulary(vocabulary))
         val_y = y_all[split.val]
-        patience = max(config.patience, max_epochs // 10)
-        history = fit(model, bags, y, replace(config, patience=patience), max_epochs, (val_bags, val_y), report("fit"))
+        history = fit(model, bags, y, config, max_epochs, (val_bags, val_y), report("fit"))
         raw = predict_proba(model, val_bags)
         temperature = fit_temperature(raw, val_y)
         probs = calibrate(raw, temperature).numpy()
@@ -140,7 +140,7 @@ def train_model(
         "features": {
             "vocabulary": vocabulary,
             "bigrams": BIGRAMS,
-            "tokenizer": r"nltk RegexpTokenizer(\w+), lower-cased",
+            "tokenizer": r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased",
             "stemmer": "nltk PorterStemmer",
         },
         "tags": list(tags),
@@ -178,6 +178,6 @@ def _versions() -> dict[str, str]:
         "python": platform.python_version(),
         "torch": str(torch.__version__),
         "numpy": np.__version__,
-        "nltk": nltk.__version__,
-        "scikit-learn": sklearn.__version__,
+        "nltk": metadata.version("nltk"),  # not nltk.__version__: importing the whole package costs 0.2 s
+        "scikit-learn": metadata.version("scikit-learn"),
     }

@@ -7,6 +7,12 @@ from pathlib import Path
 
 from training.loop import History
 
+FORMATS = (".png", ".svg", ".pdf")
+
+
+class PlotError(ValueError):
+    """A figure could not be written; the message names the file."""
+
 
 def _pyplot():
     import matplotlib
@@ -59,8 +65,14 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str) -> Path:
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    _pyplot().close(fig)
+    try:
+        if path.suffix.lower() not in FORMATS:
+            raise PlotError(f"cannot write {path}: use a {', '.join(FORMATS)} file name")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(path)
+    except OSError as exc:
+        raise PlotError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        _pyplot().close(fig)
     return path

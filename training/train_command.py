@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from training.classifier import IntentClassifier
 from training.intents import IntentsError, load_intents
-from training.loop import EpochStats, TrainConfig
+from training.loop import EpochStats, TrainConfig, TrainingError
 from training.pipeline import train_model
 
 
@@ -48,24 +49,28 @@ def run_train(
         return
     config = TrainConfig(**{k: v for k, v in config_options.items() if v is not None})
     texts, _ = intents.examples()
-    click.echo(f"Training on {len(texts)} patterns, {len(intents.intents)} intents from {intents_path}", err=False)
+    click.echo(f"Training on {len(texts)} patterns, {len(intents.intents)} intents from {intents_path}")
     progress = _Progress()
     try:
         result = train_model(intents, config, model_options, on_epoch=progress.update)
-    except KeyboardInterrupt:
         progress.close()
+        IntentClassifier(result.checkpoint, source="the new model")  # refuse to save what could not be loaded
+        save_checkpoint(result.checkpoint, target)
+    except KeyboardInterrupt:
         raise click.ClickException(f"interrupted; {target} was not changed") from None
+    except (TrainingError, CheckpointError) as exc:
+        raise click.ClickException(f"{exc}; {target} was not changed") from None
     finally:
         progress.close()
-    try:
-        save_checkpoint(result.checkpoint, target)
-    except CheckpointError as exc:
-        raise click.ClickException(f"{exc}; the previous model was not changed") from None
     _summary(result, target)
     if plot:
-        from training.plots import plot_training
+        from training.plots import PlotError, plot_training
 
-        click.echo(f"Training curve saved to {plot_training(result.history, plot, f'Training on {intents_path}')}")
+        try:
+            saved = plot_training(result.history, plot, f"Training on {intents_path}")
+        except PlotError as exc:
+            raise click.ClickException(f"{exc} (the model was saved)") from None
+        click.echo(f"Training curve saved to {saved}")
 
 
 class _Progress:
