@@ -8,16 +8,16 @@ complete, so a crash, a kill or a full disk never leaves a damaged or half-writt
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
-import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from training.files import atomic_write, remove_stale_temp_files
+
+__all__ = ["CheckpointError", "check_checkpoint", "load_checkpoint", "remove_stale_temp_files", "save_checkpoint"]
 
 FORMAT = "chatbot-checkpoint"
 FORMAT_VERSION = 1
@@ -31,71 +31,18 @@ REQUIRED_KEYS = {
     "responses": dict,
     "fallback": dict,
 }
-FILE_MODE = 0o644
 
 
 class CheckpointError(Exception):
     """A checkpoint is missing, unreadable, foreign, damaged or from a newer version; the message says which."""
 
 
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}.tmp-"
-
-
 def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
     """Write `checkpoint` to `path` atomically; on any failure the previous file is untouched and no temp file stays."""
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(path)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{_temp_prefix(path)}{os.getpid()}-", suffix=".tmp")
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError | RuntimeError):  # torch.save reports a full disk as RuntimeError
-            raise CheckpointError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the platform allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
-
-
-def remove_stale_temp_files(path: Path) -> list[Path]:
-    """Delete temporary files left by runs of this program that were killed while writing `path`."""
-    pattern = re.compile(re.escape(_temp_prefix(path)) + r"(\d+)-.*\.tmp$")
-    removed = []
-    for candidate in path.parent.glob(_temp_prefix(path) + "*"):
-        match = pattern.match(candidate.name)
-        if match and not _process_alive(int(match.group(1))):
-            with contextlib.suppress(OSError):
-                candidate.unlink()
-                removed.append(candidate)
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # a temp file of ours from an earlier, failed write in this process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return atomic_write(path, lambda handle: torch.save(checkpoint, handle))
+    except (OSError, RuntimeError) as exc:  # torch.save reports a full disk as RuntimeError
+        raise CheckpointError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

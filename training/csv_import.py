@@ -8,17 +8,15 @@ spans several lines is reported at the line where it starts, which is where an e
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.files import atomic_write
 from training.intents import IntentsError, normalize_pattern, parse_intents
 from training.text import tokenize
 
@@ -26,7 +24,6 @@ from training.text import tokenize
 TEXT_COLUMN_HINTS = ("text", "utterance", "message", "sentence", "query", "question", "pattern")
 LABEL_COLUMN_HINTS = ("label", "category", "intent", "tag", "class", "target")
 PLACEHOLDER_RESPONSE = "TODO: write the answer for the '{tag}' intent in intents.json."
-FILE_MODE = 0o644
 MAX_LISTED = 5  # names listed in one message before "and N more"
 
 
@@ -237,25 +234,8 @@ def _names(names: Sequence[str]) -> str:
 
 def write_intents_file(document: dict[str, Any], path: str | Path) -> Path:
     """Write the document as indented UTF-8 JSON, atomically: a failed write leaves any previous file untouched."""
-    path = Path(path)
+    data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        return atomic_write(path, lambda handle: handle.write(data))
     except OSError as exc:
         raise CsvImportError(f"cannot write {path}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, ensure_ascii=False, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would otherwise survive the rename
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(exc, OSError):
-            raise CsvImportError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-    return path
