@@ -20,6 +20,7 @@ class RateLimiter:
         self.period = period
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, time of last update)
         self._lock = threading.Lock()
+        self._next_sweep = 0.0
 
     def retry_after(self, key: str, now: float | None = None) -> float | None:
         """Take one request for `key`: None when allowed, else the seconds until one more is."""
@@ -32,8 +33,9 @@ class RateLimiter:
                 self._buckets[key] = (tokens, now)
                 return (1 - tokens) / rate
             self._buckets[key] = (tokens - 1, now)
-            if len(self._buckets) > MAX_CLIENTS:
+            if len(self._buckets) > MAX_CLIENTS and now >= self._next_sweep:
                 self._forget_idle(now)
+                self._next_sweep = now + self.period  # at most one O(clients) sweep per period, not per request
         return None
 
     def _forget_idle(self, now: float) -> None:
