@@ -23,8 +23,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
@@ -337,9 +335,6 @@ def machine_facts() -> dict:
     import sklearn
     import torch
 
-    from training.runtime import configure_threads
-
-    configure_threads()
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),

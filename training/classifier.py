@@ -18,7 +18,6 @@ from training.bags import Bags
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.fallback import calibrate
 from training.model import IntentNet, ModelConfig
-from training.runtime import configure_threads
 
 TOP_K = 3
 
@@ -79,7 +78,6 @@ class IntentClassifier:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, seed: int | None = None) -> IntentClassifier:
-        configure_threads()
         return cls(load_checkpoint(path), source=str(path), seed=seed)
 
     def predict(self, message: str, threshold: float | None = None) -> Prediction:

@@ -27,7 +27,7 @@ from training.fallback import (
 from training.intents import IntentsFile
 from training.loop import EpochStats, History, TrainConfig, auto_epochs, fit, predict_proba
 from training.model import IntentNet, ModelConfig
-from training.runtime import configure_threads, seed_everything
+from training.runtime import seed_everything
 
 REFIT_BELOW = 5_000  # patterns; below this a second run on all data is cheap and every pattern counts
 BIGRAMS = True
@@ -79,7 +79,6 @@ def train_model(
 ) -> TrainResult:
     """Train on `intents` and return a checkpoint dict ready for `save_checkpoint`; `on_epoch(phase, stats)` reports."""
     config = config or TrainConfig()
-    configure_threads()
     started = time.perf_counter()
     model_options = model_options or {}
     texts, labels = intents.examples()

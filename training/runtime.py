@@ -1,8 +1,14 @@
-"""The one place that chooses the device, seeds the random generators and sets torch's thread count."""
+"""The one place that chooses the device and seeds the random generators.
+
+Threads: training and batch prediction keep torch's default, one thread per core, unless OMP_NUM_THREADS says
+otherwise. Measured on the 2-core machine (BANKING77): two threads trained in 3.4 s against 4.7 s for one and answered
+a 3,080-message batch 13 % faster, with identical weights from run to run; single answers took the same 0.1 ms.
+Serving pins one thread per worker instead (app/server.py), because requests already run in parallel there. On a
+machine busy with other work, OMP_NUM_THREADS=1 can be the faster setting.
+"""
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -19,9 +25,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def configure_threads() -> None:
-    """One torch thread unless the user set OMP_NUM_THREADS: on a small shared machine it is the faster choice."""
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
