@@ -74,10 +74,12 @@ HTML_ANSWER = "<script>window.pwned=1</script><b>bold</b><img src=x onerror=wind
 
 @pytest.fixture
 def model_copy(trained_model: Path, tmp_path: Path) -> Path:
-    """A private copy of the session checkpoint, free to replace or damage."""
+    """A private copy of the session checkpoint, alone in its own models/ folder, free to replace or damage."""
     import shutil
 
-    return Path(shutil.copy(trained_model, tmp_path / "chatbot.pt"))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    return Path(shutil.copy(trained_model, folder / "chatbot.pt"))
 
 
 @pytest.fixture(scope="session")

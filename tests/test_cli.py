@@ -1,5 +1,4 @@
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -11,14 +10,6 @@ from training.checkpoint import load_checkpoint
 @pytest.fixture
 def runner():
     return CliRunner()
-
-
-@pytest.fixture
-def model_copy(trained_model, tmp_path):
-    path = tmp_path / "models" / "chatbot.pt"
-    path.parent.mkdir()
-    shutil.copy(trained_model, path)
-    return path
 
 
 def tiny_intents(tmp_path, name="intents.json"):

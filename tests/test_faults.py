@@ -3,7 +3,6 @@
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,14 +29,6 @@ def big_intents(path: Path, intents: int = 60, per_intent: int = 200, seed: int 
     return path
 
 
-@pytest.fixture
-def serving_model(trained_model, tmp_path):
-    path = tmp_path / "models" / "chatbot.pt"
-    path.parent.mkdir()
-    shutil.copy(trained_model, path)
-    return path
-
-
 def start_training(intents: Path, model: Path, output=subprocess.PIPE) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
@@ -49,10 +40,10 @@ def start_training(intents: Path, model: Path, output=subprocess.PIPE) -> subpro
     )
 
 
-def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(serving_model, tmp_path):
-    before = serving_model.read_bytes()
+def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(model_copy, tmp_path):
+    before = model_copy.read_bytes()
     intents = big_intents(tmp_path / "big.json")
-    process = start_training(intents, serving_model)
+    process = start_training(intents, model_copy)
     seen = []
     deadline = time.monotonic() + 120
     for line in process.stdout:
@@ -64,49 +55,49 @@ def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(s
     process.stdout.close()
     assert any("epoch   2/" in line for line in seen), seen
     assert process.returncode == -signal.SIGKILL
-    assert serving_model.read_bytes() == before
-    assert load_checkpoint(serving_model)["tags"][0] == "greeting"
+    assert model_copy.read_bytes() == before
+    assert load_checkpoint(model_copy)["tags"][0] == "greeting"
     # A temp file left by a killed writer (dead pid) is removed by the next successful run.
-    leftover = serving_model.parent / ".chatbot.pt.tmp-999999-killed.tmp"
+    leftover = model_copy.parent / ".chatbot.pt.tmp-999999-killed.tmp"
     leftover.write_bytes(b"half-written")
     small = tmp_path / "small.json"
     small.write_text(json.dumps({"intents": [{"tag": "a", "patterns": ["hi", "hello", "hey"], "responses": ["x"]}]}))
-    done = subprocess.run([CHATBOT, "train", "--intents", str(small), "--model", str(serving_model)], timeout=120)
+    done = subprocess.run([CHATBOT, "train", "--intents", str(small), "--model", str(model_copy)], timeout=120)
     assert done.returncode == 0
-    assert sorted(p.name for p in serving_model.parent.iterdir()) == ["chatbot.pt"]
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]
 
 
 @pytest.mark.slow
-def test_sigkill_while_writing_the_checkpoint_keeps_previous_one(serving_model, tmp_path):
+def test_sigkill_while_writing_the_checkpoint_keeps_previous_one(model_copy, tmp_path):
     """Kill the trainer the moment its temporary file appears: the old checkpoint must stay intact."""
-    before = serving_model.read_bytes()
-    process = start_training(big_intents(tmp_path / "big.json"), serving_model, output=subprocess.DEVNULL)
+    before = model_copy.read_bytes()
+    process = start_training(big_intents(tmp_path / "big.json"), model_copy, output=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     killed_while_writing = False
     while process.poll() is None and time.monotonic() < deadline:
-        if any(serving_model.parent.glob(".chatbot.pt.tmp-*")):
+        if any(model_copy.parent.glob(".chatbot.pt.tmp-*")):
             process.kill()
             killed_while_writing = True
             break
         time.sleep(0.001)
     process.wait(timeout=30)
     if killed_while_writing:
-        assert serving_model.read_bytes() == before
-        load_checkpoint(serving_model)
+        assert model_copy.read_bytes() == before
+        load_checkpoint(model_copy)
     else:  # the write won the race: then it must be complete and valid
-        assert load_checkpoint(serving_model)["tags"][0] == "intent_0"
+        assert load_checkpoint(model_copy)["tags"][0] == "intent_0"
 
 
-def test_full_disk_during_save_is_a_clear_error_and_keeps_old_checkpoint(serving_model, tmp_path):
+def test_full_disk_during_save_is_a_clear_error_and_keeps_old_checkpoint(model_copy, tmp_path):
     """As root a read-only folder does not stop writes; a file-size limit (like a full disk) does."""
-    before = serving_model.read_bytes()
+    before = model_copy.read_bytes()
     small = tmp_path / "small.json"
     small.write_text(json.dumps({"intents": [{"tag": "a", "patterns": ["hi", "hello", "hey"], "responses": ["x"]}]}))
-    script = f"trap '' XFSZ; ulimit -f 8; exec {CHATBOT} train --intents {small} --model {serving_model}"
+    script = f"trap '' XFSZ; ulimit -f 8; exec {CHATBOT} train --intents {small} --model {model_copy}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert f"Error: cannot write {serving_model}" in result.stderr
-    assert f"{serving_model} was not changed" in result.stderr
+    assert f"Error: cannot write {model_copy}" in result.stderr
+    assert f"{model_copy} was not changed" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert serving_model.read_bytes() == before
-    assert sorted(p.name for p in serving_model.parent.iterdir()) == ["chatbot.pt"]
+    assert model_copy.read_bytes() == before
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]
