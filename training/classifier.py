@@ -92,16 +92,18 @@ class IntentClassifier:
         if not messages:
             return []
         with _collector_paused():
-            ids = [text.encode(m, self.index, self.bigrams) for m in messages]
-            with torch.inference_mode():
-                probs = self._probabilities(*Bags.from_lists(ids).all())
+            ids, probs = self._forward(messages)
             return self._answers(messages, probs, ids, threshold)
 
     def probabilities(self, messages: Sequence[str]) -> torch.Tensor:
         """(messages, intents) calibrated probabilities, columns in the order of `tags`."""
+        return self._forward(messages)[1]
+
+    def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], torch.Tensor]:
+        """Each message's feature ids, and the calibrated probabilities of the whole batch."""
         ids = [text.encode(m, self.index, self.bigrams) for m in messages]
         with torch.inference_mode():
-            return self._probabilities(*Bags.from_lists(ids).all())
+            return ids, self._probabilities(*Bags.from_lists(ids).all())
 
     def _probabilities(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         return calibrate(self.model.probabilities(ids, offsets), self.temperature)

@@ -171,6 +171,7 @@ def _write_report(
     confidence: list[float],
 ) -> list[Path]:
     from training.evaluation import is_out_of_scope
+    from training.plots import PlotError
     from training.report_plots import plot_confidence_histogram, plot_confusion
 
     try:
@@ -196,6 +197,8 @@ def _write_report(
         )
     except OSError as exc:
         raise click.ClickException(f"cannot write the report to {folder}: {exc.strerror or exc}") from None
+    except PlotError as exc:
+        raise click.ClickException(str(exc)) from None
     return [report_path, confusion, histogram, errors_path]
 
 

@@ -47,7 +47,7 @@ def plot_training(history: History, path: str | Path, title: str = "Training") -
     ax.legend(lines, labels, loc="center right")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_losses(losses: Sequence[float], path: str | Path, title: str) -> Path:
@@ -60,17 +60,22 @@ def plot_losses(losses: Sequence[float], path: str | Path, title: str) -> Path:
     ax.set_ylabel("MSE loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path, tight_layout: bool = True, **savefig_options) -> Path:
+    """Save `fig` as PNG, SVG or PDF and close it; PlotError (one line) when that is impossible.
+
+    `tight_layout=False` is for figures laid out by matplotlib's constrained layout, which tight layout would undo.
+    """
     path = Path(path)
     try:
         if path.suffix.lower() not in FORMATS:
             raise PlotError(f"cannot write {path}: use a {', '.join(FORMATS)} file name")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.tight_layout()
-        fig.savefig(path)
+        if tight_layout:
+            fig.tight_layout()
+        fig.savefig(path, **savefig_options)
     except OSError as exc:
         raise PlotError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:

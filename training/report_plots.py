@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from training.plots import _pyplot  # the one place that sets matplotlib's Agg backend
+from training.plots import _pyplot, save_figure  # _pyplot: the one place that sets matplotlib's Agg backend
 
 HEATMAP_INTENTS = 20
 BAR_PAIRS = 20
@@ -51,7 +51,7 @@ def plot_confusion(
     )
     _pair_bars(ax_bar, errors, labels, pairs[:top_pairs])
     fig.suptitle(f"Confusions on {len(gold)} in-scope messages", fontsize=14)
-    return _save(fig, path)
+    return save_figure(fig, path, tight_layout=False, bbox_inches="tight")  # keep long names
 
 
 def _heatmap(fig, ax, counts: np.ndarray, names: list[str]) -> None:
@@ -122,7 +122,7 @@ def plot_confidence_histogram(
     axes[0].text(threshold, axes[0].get_ylim()[1] * 0.9, f" threshold {threshold:.3f}", fontsize=9, va="top")
     axes[-1].set_xlabel("confidence of the top intent")
     axes[-1].set_xlim(0, 1)
-    return _save(fig, path)
+    return save_figure(fig, path, tight_layout=False, bbox_inches="tight")  # keep long names
 
 
 def _integer_ticks():
@@ -137,13 +137,4 @@ def _message_figure(message: str, path: str | Path) -> Path:
     fig, ax = _pyplot().subplots(figsize=(7, 3), dpi=110, layout="constrained")
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center")
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    """Save and close; the figures use constrained layout, which training.plots' tight-layout saver would undo."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")  # long intent names must not be cut off at the edges
-    _pyplot().close(fig)
-    return path
+    return save_figure(fig, path, tight_layout=False, bbox_inches="tight")  # keep long names

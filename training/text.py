@@ -69,7 +69,7 @@ def tokenize(text: str) -> list[str]:
 
 def stems(text: str) -> list[str]:
     """Tokenize then stem: "Where's my card arriving?" -> ["where", "s", "my", "card", "arriv"]."""
-    return list(map(stem, _WORD.findall(text.lower())))
+    return list(map(stem, tokenize(text)))
 
 
 def features(text: str, bigrams: bool = True) -> list[str]:
@@ -95,10 +95,10 @@ def encode(text: str, index: Mapping[str, int], bigrams: bool = True) -> list[in
     """Unique column ids of the known features in `text`, in no particular order; unknown features are ignored.
 
     This costs time proportional to the message, not to the vocabulary: one dict lookup per feature. It is
-    `ids_of(features(text))` without the intermediate lists or the sort, because it runs on every request (the sort
-    alone was a tenth of a batch's time, and a bag's sum does not depend on the order).
+    `ids_of(features(text))` without the feature list or the sort, because it runs on every request (the sort alone
+    was a tenth of a batch's time, and a bag's sum does not depend on the order).
     """
-    words = list(map(stem, _WORD.findall(text.lower())))
+    words = stems(text)
     get = index.get
     ids = set(map(get, words, repeat(-1)))  # one C-level lookup per feature; -1 marks unknown ones
     if bigrams:

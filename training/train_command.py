@@ -53,7 +53,6 @@ def run_train(
     progress = _Progress()
     try:
         result = train_model(intents, config, model_options, on_epoch=progress.update)
-        progress.close()
         IntentClassifier(result.checkpoint, source="the new model")  # refuse to save what could not be loaded
         save_checkpoint(result.checkpoint, target)
     except KeyboardInterrupt:
