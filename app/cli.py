@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from training.cli import DEFAULT_MODEL, main
+from training.cli import main
+from training.options import DEFAULT_MODEL
 
 __all__ = ["main"]
 

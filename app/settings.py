@@ -10,7 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_MODEL = "models/chatbot.pt"
+from training.options import DEFAULT_MODEL
+
 DEFAULTS: dict[str, Any] = {
     "MODEL_PATH": DEFAULT_MODEL,
     "MODEL_SHARED_DIR": None,  # set by `chatbot serve`: where worker processes find the accepted checkpoint

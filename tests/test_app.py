@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from app.settings import settings_from_env
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint
 
 TOKEN = "s3cret-admin-token"
 ANSWER_FIELDS = ["text", "intent", "confidence", "fallback", "response", "alternatives"]
@@ -100,7 +100,7 @@ def test_health_reports_the_loaded_model(client, trained_model, intents_path):
     model = answer.json["model"]
     checkpoint = load_checkpoint(trained_model)
     assert model["intents"] == 20
-    assert model["format_version"] == 1
+    assert model["format_version"] == FORMAT_VERSION
     assert model["training_seconds"] == checkpoint["training_seconds"]
     assert model["created_at"] == checkpoint["created_at"]
     assert model["metrics"] == checkpoint["metrics"]

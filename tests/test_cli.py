@@ -44,7 +44,7 @@ def test_train_on_broken_file_fails_cleanly_and_keeps_old_checkpoint(runner, tmp
     result = runner.invoke(main, ["train", "--intents", str(broken), "--model", str(model_copy)])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
-    assert f"Error: {broken}: intent #1 ('x'): \"patterns\" is empty" in result.output
+    assert f"Error: {broken}: no intent has patterns to learn from" in result.output
     assert model_copy.read_bytes() == before
 
 

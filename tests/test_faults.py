@@ -61,7 +61,8 @@ def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(m
     leftover = model_copy.parent / ".chatbot.pt.tmp-999999-killed.tmp"
     leftover.write_bytes(b"half-written")
     small = tmp_path / "small.json"
-    small.write_text(json.dumps({"intents": [{"tag": "a", "patterns": ["hi", "hello", "hey"], "responses": ["x"]}]}))
+    intents = [{"tag": t, "patterns": [f"hi {t}", f"hello {t}", f"hey {t}"], "responses": ["x"]} for t in "ab"]
+    small.write_text(json.dumps({"intents": intents}))
     done = subprocess.run([CHATBOT, "train", "--intents", str(small), "--model", str(model_copy)], timeout=120)
     assert done.returncode == 0
     assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]
@@ -92,7 +93,8 @@ def test_full_disk_during_save_is_a_clear_error_and_keeps_old_checkpoint(model_c
     """As root a read-only folder does not stop writes; a file-size limit (like a full disk) does."""
     before = model_copy.read_bytes()
     small = tmp_path / "small.json"
-    small.write_text(json.dumps({"intents": [{"tag": "a", "patterns": ["hi", "hello", "hey"], "responses": ["x"]}]}))
+    intents = [{"tag": t, "patterns": [f"hi {t}", f"hello {t}", f"hey {t}"], "responses": ["x"]} for t in "ab"]
+    small.write_text(json.dumps({"intents": intents}))
     script = f"trap '' XFSZ; ulimit -f 8; exec {CHATBOT} train --intents {small} --model {model_copy}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1

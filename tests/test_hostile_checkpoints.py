@@ -80,7 +80,10 @@ HOSTILE = {
     "truncated": (truncated, UNREADABLE),
     "empty": (empty, UNREADABLE),
     "foreign": (foreign, "not a chatbot checkpoint (no 'chatbot-checkpoint' marker)"),
-    "newer": (newer, f"checkpoint format {FORMAT_VERSION + 1} is newer than this chatbot reads (1); upgrade chatbot"),
+    "newer": (
+        newer,
+        f"checkpoint format {FORMAT_VERSION + 1} is newer than this chatbot reads ({FORMAT_VERSION}); upgrade chatbot",
+    ),
     "code-in-torch-file": (code_in_torch_file, UNREADABLE),
     "code-in-plain-pickle": (code_in_plain_pickle, UNREADABLE),
     "no-responses": (no_responses, "damaged checkpoint"),

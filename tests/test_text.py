@@ -1,6 +1,9 @@
-import numpy as np
+import unicodedata
 
-from training import text
+import numpy as np
+import pytest
+
+from training import options, text
 
 
 def test_tokenize_lowercases_and_drops_punctuation():
@@ -45,3 +48,39 @@ def test_min_count_drops_rare_features():
 
 def test_other_scripts_and_emoji_do_not_break_tokenizing():
     assert text.tokenize("Привет мир 😀 東京") == ["привет", "мир", "東京"]
+
+
+def test_words_with_combining_marks_stay_one_token():
+    """Python's `\\w` leaves out combining marks: a plain `\\w+` splits Bengali "ভালো" into "ভ" and "ল"."""
+    assert text.tokenize("আমি ভালো আছি।") == ["আমি", "ভালো", "আছি"]
+    assert text.tokenize("नमस्ते, आप कैसे हैं?") == ["नमस्ते", "आप", "कैसे", "हैं"]
+    assert text.tokenize("Xin chào! Tiếng Việt") == ["xin", "chào", "tiếng", "việt"]
+    assert text.tokenize("مرحبا بكم") == ["مرحبا", "بكم"]
+
+
+def test_decomposed_text_gives_the_same_tokens_as_composed():
+    composed = "Tiếng Việt rất đẹp"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    assert text.tokenize(decomposed) == text.tokenize(composed) == ["tiếng", "việt", "rất", "đẹp"]
+
+
+def test_stemmers_leave_words_of_other_scripts_alone():
+    porter, russian, none = text.get_stemmer("porter"), text.get_stemmer("russian"), text.get_stemmer("none")
+    assert text.stems("running books ভালো книги", porter) == ["run", "book", "ভালো", "книги"]
+    assert text.stems("running книги читать", russian) == ["running", "книг", "чита"]
+    assert text.stems("Running books", none) == ["running", "books"]
+    assert text.stems("corriendo libros", text.get_stemmer("spanish")) == ["corr", "libr"]
+
+
+def test_stemmer_names_are_checked_and_old_checkpoints_names_understood():
+    assert text.stemmer_name("nltk PorterStemmer") == "porter"  # what format-1 checkpoints recorded
+    assert text.stemmer_name("german") == "german"
+    with pytest.raises(text.StemmerError, match="unknown stemmer 'klingon'"):
+        text.get_stemmer("klingon")
+
+
+def test_command_line_choices_are_exactly_the_stemmers():
+    """training.options writes the list out so `chatbot --help` need not import nltk: it must not drift."""
+    assert options.STEMMERS == text.STEMMERS
+    assert options.DEFAULT_STEMMER == text.DEFAULT_STEMMER

@@ -117,8 +117,19 @@ def test_validation_split_is_stratified_or_explained():
     split = split_examples(labels, 0.1, seed=0)
     assert sorted({labels[i] for i in split.val}) == ["a", "b", "c"]
     assert len(split.val) == 3 and len(split.train) == 27
-    single = split_examples(["a", "a", "b"], 0.1, seed=0)
-    assert single.val == [] and "intent 'b' has a single pattern" in single.note
+    alone = split_examples(["a", "b", "c"], 0.1, seed=0)
+    assert alone.val == [] and alone.note == "no validation split: every intent has a single pattern"
+
+
+def test_intents_with_one_pattern_are_trained_on_and_the_others_give_one_pattern_each():
+    """Real files mix intents of one, two and three patterns: hold out one pattern of each intent that can spare one."""
+    labels = ["a", "a", "b", "c", "c", "c", "d"]
+    split = split_examples(labels, 0.1, seed=0)
+    assert sorted(labels[i] for i in split.val) == ["a", "c"]
+    assert sorted(split.train + split.val) == list(range(7))
+    assert {labels[i] for i in split.train} == {"a", "b", "c", "d"}  # every intent is still learned
+    assert "2 intent(s) with a single pattern are trained on, never held out" in split.note
+    assert split_examples(labels, 0.1, seed=0) == split  # the seed decides which pattern
     assert split_examples(labels, 0.0, seed=0).note == "validation switched off (--val-fraction 0)"
 
 

@@ -20,7 +20,7 @@ from training.files import atomic_write, remove_stale_temp_files
 __all__ = ["CheckpointError", "check_checkpoint", "load_checkpoint", "remove_stale_temp_files", "save_checkpoint"]
 
 FORMAT = "chatbot-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: stemmer choice, every intent's record, data findings; 1 is still read
 REQUIRED_KEYS = {
     "format": str,
     "format_version": int,

@@ -56,9 +56,17 @@ class IntentClassifier:
             self.model.load_state_dict(checkpoint["state_dict"], assign=True)
             self.vocabulary: list[str] = _strings(checkpoint["features"]["vocabulary"], "vocabulary", allow_empty=True)
             self.bigrams = bool(checkpoint["features"]["bigrams"])
+            self.stemmer = text.stemmer_name(checkpoint["features"].get("stemmer"))
+            self.stem = text.get_stemmer(self.stemmer)
             self.tags: list[str] = _strings(checkpoint["tags"], "tags")
-            self.responses = {t: _strings(checkpoint["responses"][t], f"responses of '{t}'") for t in self.tags}
             self.fallback_responses = _strings(checkpoint["fallback"]["responses"], "fallback responses")
+            # an intent written without responses is recognised, and answers with the fallback response
+            self.responses = {
+                t: _strings(checkpoint["responses"][t], f"responses of '{t}'", allow_empty=True)
+                or self.fallback_responses
+                for t in self.tags
+            }
+            self.response_only = _response_only_tags(checkpoint.get("intents", []))
             self.threshold = float(checkpoint["fallback"]["threshold"])
             self.temperature = float(checkpoint["fallback"].get("temperature", 1.0))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -82,7 +90,7 @@ class IntentClassifier:
 
     def predict(self, message: str, threshold: float | None = None) -> Prediction:
         """Answer one message."""
-        ids = text.encode(message, self.index, self.bigrams)
+        ids = text.encode(message, self.index, self.bigrams, self.stem)
         with torch.inference_mode():
             probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
         return self._answers([message], probs, [ids], threshold)[0]
@@ -101,7 +109,8 @@ class IntentClassifier:
 
     def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], torch.Tensor]:
         """Each message's feature ids, and the calibrated probabilities of the whole batch."""
-        ids = [text.encode(m, self.index, self.bigrams) for m in messages]
+        stem, index, bigrams = self.stem, self.index, self.bigrams
+        ids = [text.encode(m, index, bigrams, stem) for m in messages]
         with torch.inference_mode():
             return ids, self._probabilities(*Bags.from_lists(ids).all())
 
@@ -133,7 +142,9 @@ class IntentClassifier:
         return {
             "path": self.source,
             "intents": len(self.tags),
+            "response_only_intents": len(self.response_only),
             "vocabulary": len(self.vocabulary),
+            "stemmer": self.stemmer,
             "patterns": meta.get("patterns"),
             "format_version": meta.get("format_version"),
             "created_at": meta.get("created_at"),
@@ -161,6 +172,13 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _response_only_tags(records: Any) -> list[str]:
+    """Tags of the intents kept only for their responses (format 2); a format-1 checkpoint has none."""
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError("intents must be a list of records")
+    return [r["tag"] for r in records if r.get("trainable") is False and isinstance(r.get("tag"), str)]
 
 
 def _strings(values: Any, what: str, allow_empty: bool = False) -> list[str]:

@@ -8,8 +8,8 @@ import sys
 
 import click
 
-DEFAULT_INTENTS = "intents.json"
-DEFAULT_MODEL = "models/chatbot.pt"
+from training.options import DEFAULT_INTENTS, DEFAULT_MODEL, stemmer_option
+
 QUIT_WORDS = {"quit", "exit", "bye!", ":q"}
 
 
@@ -46,10 +46,19 @@ def load_classifier(model: str):
 )
 @click.option("--members", type=click.IntRange(1, 16), default=3, show_default=True, help="Networks averaged.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Save loss and validation accuracy per epoch as a PNG.")
-@click.option("--if-needed", is_flag=True, help="Skip training when the checkpoint exists and matches intents.json.")
-def train(intents_path, model_path, epochs, batch_size, lr, seed, val_fraction, members, plot, if_needed) -> None:
+@stemmer_option
+@click.option("--strict", is_flag=True, help="Refuse a file that needs any repair (see `chatbot validate`).")
+@click.option(
+    "--if-needed",
+    is_flag=True,
+    help="Skip training when the checkpoint was made from exactly this intents.json (same hash, same stemmer).",
+)
+def train(
+    intents_path, model_path, epochs, batch_size, lr, seed, val_fraction, members, plot, stemmer, strict, if_needed
+) -> None:
     """Train on intents.json and write one self-contained checkpoint.
 
+    The file is read leniently: what has one clear meaning is repaired and reported (`--strict` refuses instead).
     A failed or interrupted run leaves the previous checkpoint exactly as it was.
     """
     from training.train_command import run_train
@@ -67,6 +76,8 @@ def train(intents_path, model_path, epochs, batch_size, lr, seed, val_fraction, 
         model_options={"members": members},
         plot=plot,
         if_needed=if_needed,
+        stemmer=stemmer,
+        strict=strict,
     )
 
 
@@ -165,6 +176,7 @@ def house_prices(epochs: int, lr: float, seed: int, plot: str | None) -> None:
 
 
 from training.eval_commands import cross_validate, evaluate, import_csv  # noqa: E402  (commands live beside)
+from training.validate_command import validate  # noqa: E402
 
-for _command in (import_csv, evaluate, cross_validate):
+for _command in (validate, import_csv, evaluate, cross_validate):
     main.add_command(_command)

@@ -18,6 +18,7 @@ from training.classifier import IntentClassifier
 from training.intents import Intent, IntentsFile
 from training.loop import EpochStats, TrainConfig
 from training.pipeline import train_model
+from training.text import DEFAULT_STEMMER
 
 
 class CrossValidationError(ValueError):
@@ -61,13 +62,14 @@ def cross_validate(
     model_options: dict | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
     on_epoch: Callable[[str, EpochStats], None] | None = None,
+    stemmer: str = DEFAULT_STEMMER,
 ) -> CrossValidation:
     """Train and score `folds` times; `seed` shuffles the folds and seeds training (unless `config` is given)."""
     if folds < 2:
         raise CrossValidationError(f"--folds must be at least 2, got {folds}")
     config = config or TrainConfig(seed=seed)
     texts, labels = intents.examples()
-    counts = {intent.tag: len(intent.patterns) for intent in intents.intents}
+    counts = {intent.tag: len(intent.patterns) for intent in intents.trainable}
     unscored = [tag for tag, n in counts.items() if n < folds]
     scored = [i for i, label in enumerate(labels) if counts[label] >= folds]
     if max(counts.values()) < 2:
@@ -86,7 +88,7 @@ def cross_validate(
         test_rows = [scored[i] for i in test_part]
         started = time.perf_counter()
         result = train_model(
-            subset(intents, train_rows, f"{intents.source} (fold {k})"), config, model_options, on_epoch
+            subset(intents, train_rows, f"{intents.source} (fold {k})"), config, model_options, on_epoch, stemmer
         )
         seconds = time.perf_counter() - started
         answers = IntentClassifier(result.checkpoint, source=f"fold {k}").predict_batch([texts[i] for i in test_rows])
@@ -107,9 +109,9 @@ def subset(intents: IntentsFile, rows: list[int], source: str) -> IntentsFile:
     An intent left with no pattern is dropped; the stratified folds never do that, but a caller might."""
     keep = set(rows)
     chosen, start = [], 0
-    for intent in intents.intents:
+    for intent in intents.trainable:
         patterns = tuple(p for j, p in enumerate(intent.patterns) if start + j in keep)
         start += len(intent.patterns)
         if patterns:
             chosen.append(Intent(intent.tag, patterns, intent.responses, intent.extra))
-    return IntentsFile(source, tuple(chosen), sha256="", warnings=())
+    return IntentsFile(source, tuple(chosen), sha256="")

@@ -211,7 +211,7 @@ def build_intents(
         duplicates_dropped=len(rows) - conflicts_dropped - n_patterns,
         conflicts_dropped=conflicts_dropped,
         placeholder_tags=placeholders,
-        warnings=warnings + list(checked.warnings),
+        warnings=warnings + [f"{source}: {line}" for line in checked.grouped_findings()],
     )
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import click
 
-# The same defaults as training.cli's; not imported from there because training.cli imports this module.
-DEFAULT_INTENTS = "intents.json"
-DEFAULT_MODEL = "models/chatbot.pt"
+from training.options import DEFAULT_INTENTS, DEFAULT_MODEL, stemmer_option
+
 BATCH = 1000  # messages per forward pass
 PROGRESS_FROM = 5000  # messages; below this a progress bar would only flicker
 
@@ -206,7 +205,8 @@ def _write_report(
 @click.option("--intents", "intents_path", default=DEFAULT_INTENTS, show_default=True, help="Knowledge file to test.")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffles the folds and seeds training.")
-def cross_validate(intents_path: str, folds: int, seed: int) -> None:
+@stemmer_option
+def cross_validate(intents_path: str, folds: int, seed: int, stemmer: str) -> None:
     """Estimate accuracy on unseen messages: train with `chatbot train`'s defaults on all folds but one, score the
     held-out one, FOLDS times. Writes no model.
 
@@ -221,9 +221,9 @@ def cross_validate(intents_path: str, folds: int, seed: int) -> None:
     except IntentsError as exc:
         raise click.ClickException(str(exc)) from None
     texts, _ = intents.examples()
-    click.echo(f"Cross-validating on {len(texts)} patterns, {len(intents.intents)} intents, {folds} folds")
-    rare = [intent.tag for intent in intents.intents if len(intent.patterns) < folds]
-    if rare and len(rare) < len(intents.intents):  # when none can be scored, the error below says so
+    click.echo(f"Cross-validating on {len(texts)} patterns, {len(intents.tags)} intents, {folds} folds")
+    rare = [intent.tag for intent in intents.trainable if len(intent.patterns) < folds]
+    if rare and len(rare) < len(intents.tags):  # when none can be scored, the error below says so
         click.echo(
             f"warning: {len(rare)} intent(s) have fewer than {folds} patterns; they are trained on in every fold "
             f"and never scored: {', '.join(rare)}",
@@ -239,7 +239,7 @@ def cross_validate(intents_path: str, folds: int, seed: int) -> None:
         sys.stdout.flush()
 
     try:
-        result = run_cross_validation(intents, folds=folds, seed=seed, on_fold=report)
+        result = run_cross_validation(intents, folds=folds, seed=seed, on_fold=report, stemmer=stemmer)
     except CrossValidationError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(

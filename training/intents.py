@@ -1,20 +1,75 @@
-"""Load and validate intents.json: the bot's knowledge, written by people, so every mistake gets a precise message."""
+"""Load intents.json the way people really write it: repair what has one clear meaning, report every repair, refuse
+the rest with one line naming the file, the place and the problem.
+
+Real files spell keys "Patterns" or "response", give a bare string where a list belongs, define a tag twice, keep
+dialogue states that have responses but no patterns, and repeat patterns. Each of those is read in one documented
+way and recorded as a `Finding`; `--strict` turns every repair into a refusal for people who want clean data in CI.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from training.text import tokenize
 
-FEW_PATTERNS = 3  # below this an intent trains, with a warning: it will be recognised poorly
+FEW_PATTERNS = 3  # below this an intent trains, with a note: it will be recognised poorly
+SHOWN_NAMES = 3  # a grouped line names this many intents, then says how many more
+# key, case-folded -> the key it means
+CANONICAL_KEYS = {
+    "tag": "tag",
+    "patterns": "patterns",
+    "pattern": "patterns",
+    "responses": "responses",
+    "response": "responses",
+}
+
+# kind -> how the grouped summary describes it; one line per kind, whatever the number of findings
+KINDS = {
+    "key_spelling": "keys spelled differently, read as tag / patterns / responses",
+    "text_for_list": "a single text where a list belongs, read as a list of one",
+    "not_text": "list entries that are not text: numbers read as text, anything else dropped",
+    "duplicate_tag": "tags defined more than once, merged into one intent each",
+    "response_only": "intents without patterns, kept as response-only (not trained, not recognised)",
+    "blank_pattern": "blank patterns, dropped",
+    "no_words": "patterns with no words (only punctuation or symbols), dropped",
+    "repeated_pattern": "patterns repeated within an intent, kept once",
+    "shared_pattern": "patterns under two tags, kept under both",
+    "no_responses": "intents without responses, answering with the fallback response",
+    "blank_response": "blank responses, dropped",
+    "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (a note, not a repair: more work better)",
+}
+NOTES = {"few_patterns"}  # findings that are advice: never a refusal, even under --strict
 
 
 class IntentsError(ValueError):
     """intents.json cannot be used; the message names the file and the place."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the loader repaired (or noted) in the file, with its place, for `chatbot validate` and summaries."""
+
+    kind: str  # a key of KINDS
+    where: str  # "intents.json: intent #3 ('greeting')"
+    message: str  # what was found and what was done about it
+    tag: str | None = None  # the intent concerned, named in the grouped summary
+
+    @property
+    def is_repair(self) -> bool:
+        return self.kind not in NOTES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "where": self.where, "message": self.message, "tag": self.tag}
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -24,44 +79,103 @@ class Intent:
     responses: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)  # keys we do not use, kept for the user's own tools
 
+    @property
+    def trainable(self) -> bool:
+        """Has patterns, so it is a class of the network; the others answer only when something else routes to them."""
+        return bool(self.patterns)
+
+    def record(self) -> dict[str, Any]:
+        """What the checkpoint keeps of every intent, trainable or not."""
+        return {
+            "tag": self.tag,
+            "trainable": self.trainable,
+            "patterns": len(self.patterns),
+            "responses": list(self.responses),
+            "extra": dict(self.extra),
+        }
+
 
 @dataclass(frozen=True)
 class IntentsFile:
     source: str
-    intents: tuple[Intent, ...]
+    intents: tuple[Intent, ...]  # every intent, merged by tag, in order of first definition
     sha256: str
-    warnings: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def trainable(self) -> list[Intent]:
+        return [intent for intent in self.intents if intent.trainable]
+
+    @property
+    def response_only(self) -> list[Intent]:
+        return [intent for intent in self.intents if not intent.trainable]
 
     @property
     def tags(self) -> list[str]:
-        return [intent.tag for intent in self.intents]
+        """The network's classes: the tags of the intents that have patterns."""
+        return [intent.tag for intent in self.trainable]
+
+    @property
+    def repairs(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_repair]
 
     def examples(self) -> tuple[list[str], list[str]]:
         """(patterns, tags), one pair per training example."""
-        texts = [p for intent in self.intents for p in intent.patterns]
-        labels = [intent.tag for intent in self.intents for _ in intent.patterns]
+        texts = [p for intent in self.trainable for p in intent.patterns]
+        labels = [intent.tag for intent in self.trainable for _ in intent.patterns]
         return texts, labels
+
+    def finding_counts(self) -> dict[str, int]:
+        return dict(Counter(f.kind for f in self.findings))
+
+    def summary(self) -> str:
+        """One line about the data: what `chatbot train` and `chatbot validate` print first."""
+        n_patterns = sum(len(intent.patterns) for intent in self.intents)
+        return f"{self.source}: {len(self.intents)} intents ({len(self.trainable)} trainable), {n_patterns} patterns"
+
+    def grouped_findings(self) -> list[str]:
+        """One line per kind of finding, with its count and the first few intents: never hundreds of lines."""
+        return group_findings(self.findings)
+
+
+def group_findings(findings: Iterable[Finding]) -> list[str]:
+    by_kind: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_kind.setdefault(finding.kind, []).append(finding)
+    lines = []
+    for kind in KINDS:
+        if kind not in by_kind:
+            continue
+        group = by_kind[kind]
+        tags = list(dict.fromkeys(f.tag for f in group if f.tag is not None))
+        named = ", ".join(repr(t) for t in tags[:SHOWN_NAMES])
+        if len(tags) > SHOWN_NAMES:
+            named += f" and {len(tags) - SHOWN_NAMES} more"
+        lines.append(f"{len(group)} × {KINDS[kind]}" + (f": {named}" if named else ""))
+    return lines
 
 
 def normalize_pattern(text: str) -> str:
-    """The form in which two patterns count as the same: case-folded, whitespace collapsed.
+    """The form in which two patterns count as the same: NFC, case-folded, whitespace collapsed.
 
     Punctuation is kept on purpose: "top up" and "top-up" are different patterns in real data sets.
     """
-    return " ".join(text.casefold().split())
+    return " ".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
 def load_intents(path: str | Path) -> IntentsFile:
-    """Read and validate `path`; raise IntentsError naming the file and the place of the first problem."""
+    """Read `path` (UTF-8, with or without a byte-order mark), repair what has one meaning, raise IntentsError else."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise IntentsError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise IntentsError(f"{path}: is a folder, not a file") from None
     except OSError as exc:
         raise IntentsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8-sig"))  # "-sig": a leading byte-order mark is skipped
     except UnicodeDecodeError as exc:
         raise IntentsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -72,75 +186,203 @@ def load_intents(path: str | Path) -> IntentsFile:
 
 
 def parse_intents(document: Any, source: str = "intents.json", sha256: str = "") -> IntentsFile:
-    """Validate an already-parsed document (see `load_intents`)."""
-    if not isinstance(document, dict) or "intents" not in document:
-        raise IntentsError(f'{source}: expected a JSON object with an "intents" list at the top')
-    entries = document["intents"]
-    if not isinstance(entries, list) or not entries:
-        raise IntentsError(f'{source}: "intents" must be a non-empty list')
-    intents = [_parse_intent(entry, i, source) for i, entry in enumerate(entries)]
-    _check_unique(intents, source)
-    warnings = tuple(
-        f"{source}: intent '{intent.tag}' has only {len(intent.patterns)} pattern(s); "
-        f"{FEW_PATTERNS} or more make it recognisable"
-        for intent in intents
-        if len(intent.patterns) < FEW_PATTERNS
-    )
-    return IntentsFile(source, tuple(intents), sha256, warnings)
-
-
-def _parse_intent(entry: Any, index: int, source: str) -> Intent:
-    where = f"{source}: intent #{index + 1}"
-    if not isinstance(entry, dict):
-        raise IntentsError(f"{where}: expected an object with tag, patterns and responses, got {_kind(entry)}")
-    tag = entry.get("tag")
-    if "tag" not in entry:
-        raise IntentsError(f'{where}: missing "tag"')
-    if not isinstance(tag, str) or not tag.strip():
-        raise IntentsError(f'{where}: "tag" must be a non-empty string, got {_kind(tag)}')
-    where = f"{where} ('{tag}')"
-    patterns = _string_list(entry, "patterns", where)
-    responses = _string_list(entry, "responses", where)
-    for i, pattern in enumerate(patterns):
-        if not tokenize(pattern):
-            raise IntentsError(f"{where}: patterns[{i}] {pattern!r} has no words left after tokenizing")
-    unique_patterns = tuple(dict.fromkeys(patterns))
-    extra = {k: v for k, v in entry.items() if k not in ("tag", "patterns", "responses")}
-    return Intent(tag, unique_patterns, tuple(responses), extra)
-
-
-def _string_list(entry: dict, key: str, where: str) -> list[str]:
-    if key not in entry:
-        raise IntentsError(f'{where}: missing "{key}"')
-    values = entry[key]
-    if not isinstance(values, list):
-        raise IntentsError(f'{where}: "{key}" must be a list of strings, got {_kind(values)}')
-    if not values:
-        raise IntentsError(f'{where}: "{key}" is empty')
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise IntentsError(f"{where}: {key}[{i}] must be a string, got {_kind(value)}")
-        if not value.strip():
-            raise IntentsError(f"{where}: {key}[{i}] is blank")
-    return values
-
-
-def _check_unique(intents: list[Intent], source: str) -> None:
-    seen_tags: dict[str, int] = {}
-    owner: dict[str, str] = {}
-    for i, intent in enumerate(intents):
-        if intent.tag in seen_tags:
-            first = seen_tags[intent.tag]
-            raise IntentsError(
-                f"{source}: intent #{i + 1}: duplicate tag '{intent.tag}' (first used by intent #{first})"
+    """Repair and check an already-parsed document (see `load_intents`); the findings say what was repaired."""
+    reader = _Reader(source)
+    entries = reader.intent_list(document)
+    intents = _merge_tags([reader.intent(entry, i) for i, entry in enumerate(entries)], reader)
+    reader.key_spelling_finding()
+    _find_shared_patterns(intents, reader)
+    trainable = [intent for intent in intents if intent.trainable]
+    for intent in trainable:
+        if len(intent.patterns) < FEW_PATTERNS:
+            reader.add(
+                "few_patterns",
+                reader.place(intent.tag),
+                f"only {len(intent.patterns)} pattern(s); {FEW_PATTERNS} or more make it recognisable",
+                intent.tag,
             )
-        seen_tags[intent.tag] = i + 1
-        for pattern in intent.patterns:
-            key = normalize_pattern(pattern)
-            other = owner.setdefault(key, intent.tag)
-            if other != intent.tag:
+    if len(trainable) < 2:
+        which = f"only one intent ('{trainable[0].tag}') has" if trainable else "no intent has"
+        raise IntentsError(f"{source}: {which} patterns to learn from; a classifier needs at least two such intents")
+    return IntentsFile(source, tuple(intents), sha256, tuple(reader.findings))
+
+
+def strict_error(intents: IntentsFile) -> str | None:
+    """Why `--strict` refuses this file, in one line, or None when it has nothing to repair."""
+    repairs = intents.repairs
+    if not repairs:
+        return None
+    return f"{intents.source}: --strict: {len(repairs)} repair(s) needed, first: {repairs[0]}"
+
+
+class _Reader:
+    """Walks one document, collecting findings; every method returns clean values or raises IntentsError."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.findings: list[Finding] = []
+        self.spellings: Counter[str] = Counter()  # "Patterns -> patterns": intents that used it
+        self.first_place: dict[str, str] = {}  # tag -> "intent #3 ('greeting')", where it was first defined
+
+    def add(self, kind: str, where: str, message: str, tag: str | None = None) -> None:
+        self.findings.append(Finding(kind, where, message, tag))
+
+    def place(self, tag: str) -> str:
+        return f"{self.source}: {self.first_place[tag]}"
+
+    def intent_list(self, document: Any) -> list:
+        if isinstance(document, list):
+            entries = document
+        elif isinstance(document, dict):
+            keys = [k for k in document if isinstance(k, str) and k.casefold() == "intents"]
+            if not keys:
                 raise IntentsError(
-                    f"{source}: intent #{i + 1} ('{intent.tag}'): pattern {pattern!r} is also a pattern of '{other}'"
+                    f'{self.source}: expected a JSON object with an "intents" list, or a list of intents'
+                )
+            if keys[0] != "intents":
+                self.spellings[f"{keys[0]} -> intents"] += 1
+            entries = document[keys[0]]
+            if not isinstance(entries, list):
+                raise IntentsError(f'{self.source}: "{keys[0]}" must be a list of intents, got {_kind(entries)}')
+        else:
+            raise IntentsError(f'{self.source}: expected a JSON object with an "intents" list, got {_kind(document)}')
+        if not entries:
+            raise IntentsError(f"{self.source}: the list of intents is empty")
+        return entries
+
+    def intent(self, entry: Any, index: int) -> Intent:
+        where = f"intent #{index + 1}"
+        if not isinstance(entry, dict):
+            raise IntentsError(
+                f"{self.source}: {where}: expected an object with tag, patterns and responses, got {_kind(entry)}"
+            )
+        fields: dict[str, list] = {"tag": [], "patterns": [], "responses": []}
+        extra = {}
+        for key, value in entry.items():
+            canonical = CANONICAL_KEYS.get(key.casefold()) if isinstance(key, str) else None
+            if canonical is None:
+                extra[key] = value
+                continue
+            if key != canonical:
+                self.spellings[f"{key} -> {canonical}"] += 1
+            fields[canonical].append((key, value))
+        tag = self._tag(fields["tag"], where)
+        where = f"{where} ('{tag}')"
+        self.first_place.setdefault(tag, where)
+        place = f"{self.source}: {where}"
+        patterns = self._texts(fields["patterns"], "patterns", place, tag)
+        patterns = self._clean_patterns(patterns, place, tag)
+        responses = self._texts(fields["responses"], "responses", place, tag)
+        kept_responses = [r for r in responses if r.strip()]
+        if len(kept_responses) < len(responses):
+            self.add("blank_response", place, f"{len(responses) - len(kept_responses)} blank response(s) dropped", tag)
+        return Intent(tag, tuple(patterns), tuple(kept_responses), extra)
+
+    def _tag(self, values: list[tuple[str, Any]], where: str) -> str:
+        if not values:
+            raise IntentsError(f'{self.source}: {where}: missing "tag"')
+        key, tag = values[0]
+        if len(values) > 1:
+            raise IntentsError(f"{self.source}: {where}: more than one tag key ({', '.join(k for k, _ in values)})")
+        if not isinstance(tag, str) or not tag.strip():
+            raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got {_kind(tag)}')
+        return tag
+
+    def _texts(self, values: list[tuple[str, Any]], name: str, place: str, tag: str) -> list[str]:
+        """A list of NFC texts from every spelling of the key: a bare text is a list of one, numbers become text."""
+        texts: list[str] = []
+        for key, value in values:
+            if isinstance(value, str):
+                self.add("text_for_list", place, f'"{key}" is a single text; read as a list of one', tag)
+                value = [value]
+            elif not isinstance(value, list):
+                if value is not None:
+                    self.add("not_text", place, f'"{key}" is {_kind(value)}, not a list of texts; ignored', tag)
+                continue
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    texts.append(unicodedata.normalize("NFC", item))
+                elif isinstance(item, int | float) and not isinstance(item, bool):
+                    self.add("not_text", place, f"{key}[{i}] is the number {item!r}; read as text", tag)
+                    texts.append(str(item))
+                else:
+                    self.add("not_text", place, f"{key}[{i}] is {_kind(item)}, not text; dropped", tag)
+        if name == "responses" and not any(t.strip() for t in texts):
+            self.add("no_responses", place, "no responses; it answers with the fallback response", tag)
+        return texts
+
+    def _clean_patterns(self, patterns: list[str], place: str, tag: str) -> list[str]:
+        kept: dict[str, str] = {}  # normalized -> first spelling
+        repeats = 0
+        for i, pattern in enumerate(patterns):
+            if not pattern.strip():
+                self.add("blank_pattern", place, f"patterns[{i}] is blank; dropped", tag)
+            elif not tokenize(pattern):
+                self.add("no_words", place, f"patterns[{i}] {pattern!r} has no words; dropped", tag)
+            elif (key := normalize_pattern(pattern)) in kept:
+                repeats += 1
+            else:
+                kept[key] = pattern
+        if repeats:
+            self.add("repeated_pattern", place, f"{repeats} repeated pattern(s) kept once", tag)
+        if not kept:
+            self.add("response_only", place, "no patterns; kept as a response-only intent (not trained)", tag)
+        return list(kept.values())
+
+    def key_spelling_finding(self) -> None:
+        """Once per file: which spellings were read as which keys, and how often."""
+        if self.spellings:
+            spelled = ", ".join(f"{s} ({n}×)" for s, n in self.spellings.items())
+            self.add("key_spelling", self.source, f"keys read as the standard ones: {spelled}")
+
+
+def _merge_tags(intents: list[Intent], reader: _Reader) -> list[Intent]:
+    """One intent per tag, at its first place: patterns and responses joined without duplicates, first extras win."""
+    merged: dict[str, Intent] = {}
+    for i, intent in enumerate(intents):
+        first = merged.get(intent.tag)
+        if first is None:
+            merged[intent.tag] = intent
+            continue
+        reader.add(
+            "duplicate_tag",
+            f"{reader.source}: intent #{i + 1} ('{intent.tag}')",
+            f"tag already defined by {reader.first_place[intent.tag]}; merged into it",
+            intent.tag,
+        )
+        seen = {normalize_pattern(p) for p in first.patterns}
+        extra_patterns = [p for p in intent.patterns if normalize_pattern(p) not in seen]
+        merged[intent.tag] = replace(
+            first,
+            patterns=first.patterns + tuple(dict.fromkeys(extra_patterns)),
+            responses=tuple(dict.fromkeys(first.responses + intent.responses)),
+            extra=intent.extra | first.extra,
+        )
+    # A tag merged from a patterned and a pattern-less definition trains: drop the response-only finding for it.
+    # Likewise one merged from an empty and a full response list answers: drop its no-responses finding.
+    final = {intent.tag: intent for intent in merged.values()}
+    reader.findings = [
+        f
+        for f in reader.findings
+        if not (
+            (f.kind == "response_only" and final[f.tag].trainable)
+            or (f.kind == "no_responses" and final[f.tag].responses)
+        )
+    ]
+    return list(merged.values())
+
+
+def _find_shared_patterns(intents: list[Intent], reader: _Reader) -> None:
+    owner: dict[str, str] = {}
+    for intent in intents:
+        for pattern in intent.patterns:
+            other = owner.setdefault(normalize_pattern(pattern), intent.tag)
+            if other != intent.tag:
+                reader.add(
+                    "shared_pattern",
+                    reader.place(intent.tag),
+                    f"pattern {pattern!r} is also a pattern of '{other}'; kept under both",
+                    intent.tag,
                 )
 
 

@@ -123,10 +123,12 @@ def fit(
     epochs: int,
     validation: tuple[Bags, torch.Tensor] | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    stop_early: bool = True,
 ) -> History:
     """Train for up to `epochs`; with a validation set, stop after `patience` epochs without a better validation
     loss and restore the best weights. Validation loss, not accuracy: on a few dozen held-out messages accuracy
-    plateaus on noise long before the network has learned what it can."""
+    plateaus on noise long before the network has learned what it can. With `stop_early` off the validation set is
+    only reported on, and all `epochs` run."""
     device = pick_device()
     model.to(device)
     bags, y = bags.to(device), y.to(device)
@@ -149,7 +151,7 @@ def fit(
         history.epochs.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
-        if validation is None:
+        if validation is None or not stop_early:
             history.best_epoch = epoch
             continue
         if stats.val_loss < best_loss:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,6 +31,10 @@ from training.model import IntentNet, ModelConfig
 from training.runtime import seed_everything
 
 REFIT_BELOW = 5_000  # patterns; below this a second run on all data is cheap and every pattern counts
+# Held-out patterns needed to stop early on: on fewer, the validation loss is noise (three held-out messages stopped
+# a 7-pattern file after one epoch, before it knew its own patterns). Smaller files train for the whole epoch budget
+# and use the held-out patterns only to choose the fallback threshold.
+STOP_EARLY_FROM = 50
 BIGRAMS = True
 
 
@@ -50,20 +55,40 @@ class Split:
 
 
 def split_examples(labels: Sequence[str], val_fraction: float, seed: int) -> Split:
-    """A stratified validation split with at least one message of every intent, or none, with the reason."""
+    """A stratified validation split with at least one message of every intent that can spare one, or none.
+
+    Where every intent has two or more patterns, scikit-learn's stratified split holds out `val_fraction` of them
+    (at least one per intent). Real files often have intents with a single pattern, which cannot be held out: then
+    one pattern of each intent that has two or more is held out, and the single-pattern intents are only trained on.
+    """
     counts = Counter(labels)
     n, n_classes = len(labels), len(counts)
     everything = list(range(n))
     if val_fraction <= 0:
         return Split(everything, [], "validation switched off (--val-fraction 0)")
-    rarest_tag, rarest = min(counts.items(), key=lambda kv: kv[1])
-    if rarest < 2:
-        return Split(everything, [], f"no validation split: intent '{rarest_tag}' has a single pattern")
     n_val = max(n_classes, round(val_fraction * n))
-    if n - n_val < n_classes:
-        return Split(everything, [], "no validation split: too few patterns to hold any out")
-    train, val = train_test_split(everything, test_size=n_val, stratify=list(labels), random_state=seed)
-    return Split(sorted(train), sorted(val), f"validation on {len(val)} of {n} patterns ({len(val) / n:.0%})")
+    if min(counts.values()) >= 2 and n - n_val >= n_classes:
+        train, val = train_test_split(everything, test_size=n_val, stratify=list(labels), random_state=seed)
+        return Split(sorted(train), sorted(val), f"validation on {len(val)} of {n} patterns ({len(val) / n:.0%})")
+    return _one_per_intent_split(labels, counts, seed)
+
+
+def _one_per_intent_split(labels: Sequence[str], counts: Counter, seed: int) -> Split:
+    rows_of: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        rows_of.setdefault(label, []).append(i)
+    rng = random.Random(seed)
+    val = sorted(rng.choice(rows) for rows in rows_of.values() if len(rows) >= 2)
+    n, singles = len(labels), sum(1 for c in counts.values() if c == 1)
+    if not val:
+        return Split(list(range(n)), [], "no validation split: every intent has a single pattern")
+    held = set(val)
+    return Split(
+        [i for i in range(n) if i not in held],
+        val,
+        f"validation on {len(val)} of {n} patterns, one from each intent with two or more "
+        f"({singles} intent(s) with a single pattern are trained on, never held out)",
+    )
 
 
 def build_model(n_features: int, n_intents: int, seed: int, **model_options) -> IntentNet:
@@ -76,16 +101,18 @@ def train_model(
     config: TrainConfig | None = None,
     model_options: dict | None = None,
     on_epoch: Callable[[str, EpochStats], None] | None = None,
+    stemmer: str = text.DEFAULT_STEMMER,
 ) -> TrainResult:
     """Train on `intents` and return a checkpoint dict ready for `save_checkpoint`; `on_epoch(phase, stats)` reports."""
     config = config or TrainConfig()
+    stem = text.get_stemmer(stemmer)
     started = time.perf_counter()
     model_options = model_options or {}
     texts, labels = intents.examples()
     tags = intents.tags
     tag_index = {tag: i for i, tag in enumerate(tags)}
     y_all = torch.tensor([tag_index[label] for label in labels], dtype=torch.long)
-    feature_lists = [text.features(t, BIGRAMS) for t in texts]
+    feature_lists = [text.features(t, BIGRAMS, stem) for t in texts]
     split = split_examples(labels, config.val_fraction, config.seed)
 
     def prepare(rows: list[int]) -> tuple[list[str], Bags, torch.Tensor]:
@@ -104,11 +131,15 @@ def train_model(
     config = replace(config, epochs=max_epochs, patience=max(config.patience, max_epochs // 10))
     model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
     metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
+    note, stop_early = split.note, False
     threshold, calibrated, temperature = UNCALIBRATED_THRESHOLD, False, 1.0
     if split.val:
         val_bags = encode_rows(split.val, text.index_vocabulary(vocabulary))
         val_y = y_all[split.val]
-        history = fit(model, bags, y, config, max_epochs, (val_bags, val_y), report("fit"))
+        stop_early = len(split.val) >= STOP_EARLY_FROM
+        if not stop_early:
+            note += f"; fewer than {STOP_EARLY_FROM} held out, too few to stop early on: all {max_epochs} epochs run"
+        history = fit(model, bags, y, config, max_epochs, (val_bags, val_y), report("fit"), stop_early)
         raw = predict_proba(model, val_bags)
         temperature = fit_temperature(raw, val_y)
         probs = calibrate(raw, temperature).numpy()
@@ -140,10 +171,12 @@ def train_model(
             "vocabulary": vocabulary,
             "bigrams": BIGRAMS,
             "tokenizer": r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased",
-            "stemmer": "nltk PorterStemmer",
+            "stemmer": text.stemmer_name(stemmer),
         },
         "tags": list(tags),
-        "responses": {intent.tag: list(intent.responses) for intent in intents.intents},
+        "responses": {intent.tag: list(intent.responses) for intent in intents.trainable},
+        "intents": [intent.record() for intent in intents.intents],  # response-only ones and extra keys too
+        "data_findings": intents.finding_counts(),
         "fallback": {
             "threshold": threshold,
             "temperature": temperature,
@@ -151,12 +184,13 @@ def train_model(
             "rule": "fallback when the top confidence is below the threshold or the message has no known words",
             "responses": list(FALLBACK_RESPONSES),
         },
-        "train_config": config.to_dict() | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch},
+        "train_config": config.to_dict()
+        | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch, "early_stopping": stop_early},
         "refit_on_all_data": refit_history is not None,
         "seed": config.seed,
         "metrics": metrics,
         "history": history.to_dict(),
-        "validation": split.note,
+        "validation": note,
         "versions": _versions(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_seconds": round(seconds, 3),
@@ -164,7 +198,7 @@ def train_model(
         "intents_source": intents.source,
         "patterns": len(texts),
     }
-    return TrainResult(checkpoint, history, refit_history, split.note, seconds)
+    return TrainResult(checkpoint, history, refit_history, note, seconds)
 
 
 def _answered_accuracy(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> float | None:

@@ -9,9 +9,10 @@ import click
 
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.classifier import IntentClassifier
-from training.intents import IntentsError, load_intents
+from training.intents import IntentsError, IntentsFile, load_intents, strict_error
 from training.loop import EpochStats, TrainConfig, TrainingError
 from training.pipeline import train_model
+from training.text import DEFAULT_STEMMER, StemmerError, stemmer_name
 
 
 def format_epoch(phase: str, stats: EpochStats) -> str:
@@ -21,12 +22,23 @@ def format_epoch(phase: str, stats: EpochStats) -> str:
     return line + f"  ({stats.seconds:.2f}s)"
 
 
-def checkpoint_is_current(model_path: Path, intents_sha256: str) -> bool:
-    """True when `model_path` loads and was trained from exactly this intents file."""
+def checkpoint_is_current(model_path: Path, intents_sha256: str, stemmer: str = DEFAULT_STEMMER) -> bool:
+    """True when `model_path` loads and was trained from exactly this intents file (its bytes' hash) and stemmer."""
     try:
-        return load_checkpoint(model_path).get("intents_sha256") == intents_sha256
-    except CheckpointError:
+        checkpoint = load_checkpoint(model_path)
+        made_with = stemmer_name(checkpoint["features"].get("stemmer"))
+    except (CheckpointError, StemmerError):
         return False
+    return checkpoint.get("intents_sha256") == intents_sha256 and made_with == stemmer
+
+
+def report_findings(intents: IntentsFile) -> None:
+    """The data's summary line, then one stderr line per kind of repair: a 150-intent file never prints 150 lines."""
+    click.echo(f"Data: {intents.summary()}")
+    for line in intents.grouped_findings():
+        click.echo(f"warning: {line}", err=True)
+    if intents.findings:
+        click.echo(f"(`chatbot validate {intents.source}` lists each one with its place)", err=True)
 
 
 def run_train(
@@ -36,23 +48,28 @@ def run_train(
     model_options: dict,
     plot: str | None = None,
     if_needed: bool = False,
+    stemmer: str = DEFAULT_STEMMER,
+    strict: bool = False,
 ) -> None:
     try:
         intents = load_intents(intents_path)
     except IntentsError as exc:
         raise click.ClickException(str(exc)) from None
-    for warning in intents.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    report_findings(intents)
+    if strict and (refusal := strict_error(intents)):
+        raise click.ClickException(refusal)
     target = Path(model_path)
-    if if_needed and checkpoint_is_current(target, intents.sha256):
+    if if_needed and checkpoint_is_current(target, intents.sha256, stemmer):
         click.echo(f"{target} is up to date with {intents_path}; not retraining.")
         return
+    if if_needed and target.exists():
+        click.echo(f"{target} was not made from this {intents_path} (or with another stemmer); retraining.")
     config = TrainConfig(**{k: v for k, v in config_options.items() if v is not None})
     texts, _ = intents.examples()
-    click.echo(f"Training on {len(texts)} patterns, {len(intents.intents)} intents from {intents_path}")
+    click.echo(f"Training on {len(texts)} patterns, {len(intents.tags)} intents from {intents_path}")
     progress = _Progress()
     try:
-        result = train_model(intents, config, model_options, on_epoch=progress.update)
+        result = train_model(intents, config, model_options, on_epoch=progress.update, stemmer=stemmer)
         IntentClassifier(result.checkpoint, source="the new model")  # refuse to save what could not be loaded
         save_checkpoint(result.checkpoint, target)
     except KeyboardInterrupt:
@@ -107,8 +124,9 @@ def _summary(result, target: Path) -> None:
     fallback = ckpt["fallback"]
     click.echo(f"Validation: {result.validation_note}")
     if "val_accuracy" in metrics:
+        which = "Best epoch" if ckpt["train_config"].get("early_stopping") else "After epoch"
         click.echo(
-            f"Best epoch {result.history.best_epoch}: validation accuracy {100 * metrics['val_accuracy']:.1f}%, "
+            f"{which} {result.history.best_epoch}: validation accuracy {100 * metrics['val_accuracy']:.1f}%, "
             f"fallback threshold {fallback['threshold']:.3f} "
             f"(answers {100 * (1 - metrics['val_fallback_rate']):.1f}% of held-out messages)"
         )
