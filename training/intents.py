@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +20,8 @@ from typing import Any
 
 from training.text import tokenize
 
+# A JSON "\\ud800" escape without its pair decodes to a lone surrogate, which no UTF-8 output can hold
+_SURROGATE = re.compile("[\ud800-\udfff]")
 FEW_PATTERNS = 3  # below this an intent trains, with a note: it will be recognised poorly
 SHOWN_NAMES = 3  # a grouped line names this many intents, then says how many more
 # key, case-folded -> the key it means
@@ -35,6 +38,7 @@ KINDS = {
     "key_spelling": "keys spelled differently, read as tag / patterns / responses",
     "text_for_list": "a single text where a list belongs, read as a list of one",
     "not_text": "list entries that are not text: numbers read as text, anything else dropped",
+    "broken_text": "texts with a lone UTF-16 surrogate escape (not text), replaced by U+FFFD",
     "duplicate_tag": "tags defined more than once, merged into one intent each",
     "response_only": "intents without patterns, kept as response-only (not trained, not recognised)",
     "blank_pattern": "blank patterns, dropped",
@@ -284,8 +288,15 @@ class _Reader:
         key, tag = values[0]
         if len(values) > 1:
             raise IntentsError(f"{self.source}: {where}: more than one tag key ({', '.join(k for k, _ in values)})")
-        if not isinstance(tag, str) or not tag.strip():
+        if not isinstance(tag, str):
             raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got {_kind(tag)}')
+        if not tag.strip():
+            raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got a blank one')
+        if _SURROGATE.search(tag):
+            raise IntentsError(
+                f'{self.source}: {where}: "{key}" {tag!a} holds half of a UTF-16 pair (a lone \\uD8xx-\\uDFxx '
+                "escape), which is not text"
+            )
         return tag
 
     def _texts(self, values: list[tuple[str, Any]], name: str, place: str, tag: str) -> list[str]:
@@ -301,6 +312,11 @@ class _Reader:
                 continue
             for i, item in enumerate(value):
                 if isinstance(item, str):
+                    if _SURROGATE.search(item):
+                        self.add(
+                            "broken_text", place, f"{key}[{i}] {item!a} has a lone surrogate escape; now U+FFFD", tag
+                        )
+                        item = _SURROGATE.sub("\ufffd", item)
                     texts.append(unicodedata.normalize("NFC", item))
                 elif isinstance(item, int | float) and not isinstance(item, bool):
                     self.add("not_text", place, f"{key}[{i}] is the number {item!r}; read as text", tag)
