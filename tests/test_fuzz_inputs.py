@@ -1,41 +1,71 @@
 """Property-based tests: no input, however odd, makes loading or predicting fail with anything but our own error."""
 
 import json
+import unicodedata
 
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from training import text
-from training.intents import IntentsError, load_intents, parse_intents
+from training.intents import KINDS, IntentsError, load_intents, parse_intents
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(
     json_scalars, lambda children: st.lists(children) | st.dictionaries(st.text(), children), max_leaves=30
 )
 # Documents shaped like intents.json with something wrong anywhere, so the checks deep inside get exercised too.
-intent_like = st.fixed_dictionaries(
-    {},
-    optional={
-        "tag": json_scalars,
-        "patterns": st.lists(json_scalars | st.text(), max_size=5),
-        "responses": st.lists(json_scalars | st.text(), max_size=3),
-        "extra": json_values,
-    },
+texts = st.text(max_size=30) | st.sampled_from(["hi", "hello there", "?!", "  ", "ভালো", "Tiê\u0301ng"])
+
+
+def _intent_with_keys(keys: tuple[str, str, str], tags: st.SearchStrategy) -> st.SearchStrategy:
+    tag, patterns, responses = keys
+    return st.fixed_dictionaries(
+        {tag: tags},
+        optional={
+            patterns: st.lists(texts | json_scalars, max_size=5) | texts,
+            responses: st.lists(texts | json_scalars, max_size=3) | texts,
+            "context_set": json_values,
+        },
+    )
+
+
+# intent objects with the key spellings real files use (Tag, Patterns, response, ...); `intent_like` may have a bad
+# tag, which refuses the file, `repairable_intent` always has a usable one, so the repairs get exercised
+spellings = st.tuples(
+    st.sampled_from(["tag", "Tag", "TAG"]),
+    st.sampled_from(["patterns", "Patterns", "pattern"]),
+    st.sampled_from(["responses", "Responses", "response"]),
 )
-intents_like = st.fixed_dictionaries({"intents": st.lists(intent_like | json_values, max_size=5)})
+usable_tags = st.sampled_from(["a", "b", "c d?", " ভালো ", "a"]) | st.text(min_size=1).filter(str.strip)
+intent_like = spellings.flatmap(lambda keys: _intent_with_keys(keys, usable_tags | json_scalars))
+repairable_intent = spellings.flatmap(lambda keys: _intent_with_keys(keys, usable_tags))
+repairable_files = st.lists(repairable_intent, min_size=2, max_size=8)
+intents_like = st.fixed_dictionaries({"intents": st.lists(intent_like | json_values, max_size=6)}) | st.lists(
+    intent_like, max_size=6
+)
 odd_text = st.text(
     alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=("Cs",)), max_size=200
 ) | st.sampled_from(["", " ", "\n\t", "😀" * 50, "\x00\x01\x1b[31m", "A" * 100_000, "a b " * 25_000, "İ" * 10])
 
 
-@given(json_values | intents_like)
+@given(json_values | intents_like | repairable_files)
 def test_any_json_document_loads_or_raises_our_error(document):
     try:
         intents = parse_intents(document, source="fuzz.json")
     except IntentsError as exc:
         assert str(exc).startswith("fuzz.json")
-    else:
-        assert intents.intents and all(i.patterns and i.responses for i in intents.intents)
+        event("refused")
+    else:  # what every loaded file guarantees, however it was written
+        event("loaded")
+        assert len(intents.tags) >= 2 and len(set(i.tag for i in intents.intents)) == len(intents.intents)
+        for intent in intents.intents:
+            assert isinstance(intent.tag, str) and intent.tag.strip()
+            for t in intent.patterns + intent.responses:
+                assert isinstance(t, str) and t.strip() and unicodedata.is_normalized("NFC", t)
+                t.encode("utf-8")  # no lone surrogate: every text can be written out
+            assert all(text.tokenize(p) for p in intent.patterns)
+        assert {f.kind for f in intents.findings} <= set(KINDS)
+        assert len(intents.grouped_findings()) <= len(KINDS)
 
 
 @given(st.binary(max_size=300) | odd_text.map(lambda t: t.encode("utf-8", "surrogatepass")))
