@@ -67,10 +67,11 @@ def test_summary_is_one_data_line_and_one_line_per_kind_of_finding(small_model):
     lines = result.output.splitlines()
     data = [line for line in lines if line.startswith("Data: ")]
     assert len(data) == 1 and f"{N_INTENTS} intents ({N_INTENTS} trainable)" in data[0]
-    warnings = [line for line in lines if line.startswith("warning: ")]
-    assert len(warnings) <= len(KINDS)  # 47 single-pattern intents: one grouped line, not 47
-    few = [line for line in warnings if "fewer than 3 patterns" in line]
-    assert len(few) == 1 and "more" in few[0]
+    grouped = [line for line in lines if line.startswith(("warning: ", "note: "))]
+    assert len(grouped) <= len(KINDS)  # 101 intents with few patterns: one grouped line, not 101
+    few = [line for line in grouped if "fewer than 3 patterns" in line]
+    n_few = sum(len(intent["patterns"]) < 3 for intent in small_intents_document()["intents"])
+    assert len(few) == 1 and few[0].startswith(f"note: {n_few} × ") and few[0].endswith(f" and {n_few - 3} more")
 
 
 def test_tags_in_any_script_come_back_unchanged_through_http(small_model):

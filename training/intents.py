@@ -47,7 +47,7 @@ KINDS = {
     "shared_pattern": "patterns under two tags, kept under both",
     "no_responses": "intents without responses, answering with the fallback response",
     "blank_response": "blank responses, dropped",
-    "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (a note, not a repair: more work better)",
+    "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (more are recognised better)",
 }
 NOTES = {"few_patterns"}  # findings that are advice: never a refusal, even under --strict
 
@@ -139,14 +139,15 @@ class IntentsFile:
 
     def grouped_findings(self) -> list[str]:
         """One line per kind of finding, with its count and the first few intents: never hundreds of lines."""
-        return group_findings(self.findings)
+        return list(group_findings(self.findings).values())
 
 
-def group_findings(findings: Iterable[Finding]) -> list[str]:
+def group_findings(findings: Iterable[Finding]) -> dict[str, str]:
+    """kind -> its summary line, in the order of KINDS."""
     by_kind: dict[str, list[Finding]] = {}
     for finding in findings:
         by_kind.setdefault(finding.kind, []).append(finding)
-    lines = []
+    lines = {}
     for kind in KINDS:
         if kind not in by_kind:
             continue
@@ -155,7 +156,7 @@ def group_findings(findings: Iterable[Finding]) -> list[str]:
         named = ", ".join(repr(t) for t in tags[:SHOWN_NAMES])
         if len(tags) > SHOWN_NAMES:
             named += f" and {len(tags) - SHOWN_NAMES} more"
-        lines.append(f"{len(group)} × {KINDS[kind]}" + (f": {named}" if named else ""))
+        lines[kind] = f"{len(group)} × {KINDS[kind]}" + (f": {named}" if named else "")
     return lines
 
 

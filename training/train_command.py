@@ -9,7 +9,7 @@ import click
 
 from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from training.classifier import IntentClassifier
-from training.intents import IntentsError, IntentsFile, load_intents, strict_error
+from training.intents import NOTES, IntentsError, IntentsFile, group_findings, load_intents, strict_error
 from training.loop import EpochStats, TrainConfig, TrainingError
 from training.pipeline import train_model
 from training.text import DEFAULT_STEMMER, StemmerError, stemmer_name
@@ -35,8 +35,8 @@ def checkpoint_is_current(model_path: Path, intents_sha256: str, stemmer: str = 
 def report_findings(intents: IntentsFile) -> None:
     """The data's summary line, then one stderr line per kind of repair: a 150-intent file never prints 150 lines."""
     click.echo(f"Data: {intents.summary()}")
-    for line in intents.grouped_findings():
-        click.echo(f"warning: {line}", err=True)
+    for kind, line in group_findings(intents.findings).items():
+        click.echo(f"{'note' if kind in NOTES else 'warning'}: {line}", err=True)
     if intents.findings:
         click.echo(f"(`chatbot validate {intents.source}` lists each one with its place)", err=True)
 
