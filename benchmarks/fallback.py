@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from training import text  # noqa: E402
 from training.classifier import IntentClassifier  # noqa: E402
 from training.csv_import import build_intents, read_rows  # noqa: E402
 from training.fallback import choose_threshold  # noqa: E402
@@ -100,7 +99,7 @@ def run_seed(train_csv: Path, test_texts: list[str], test_labels: list[str], see
 
     def predict(messages: list[str], gold: list[str]):
         probs = classifier.probabilities(messages).numpy().astype(np.float64)
-        known = np.array([bool(text.encode(m, classifier.index, classifier.bigrams)) for m in messages])
+        known = np.array([bool(classifier.encode(m)) for m in messages])
         right = probs.argmax(axis=1) == np.array([tag_index[g] for g in gold])
         return probs, known, right
 

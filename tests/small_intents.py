@@ -2,7 +2,7 @@
 
 Real intents.json files look like this: many intents, few patterns, tags that are whole questions, words shared
 between intents ("library hours", "library fees", "gym hours"), and other languages. Built from fixed word lists
-with a seeded shuffle, so every run gets the same file. Used by tests/test_small_data.py and benchmarks/small_data.py.
+with a seeded shuffle, so every run gets the same file. Used by tests/test_real_files.py and benchmarks/small_data.py.
 """
 
 from __future__ import annotations

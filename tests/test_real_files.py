@@ -54,8 +54,8 @@ def test_many_intents_with_few_patterns_learn_their_own_patterns(small_model):
 def test_small_data_says_how_it_was_validated(small_model):
     """A single-pattern intent cannot be held out: the output says what small data gets instead."""
     _, model, result = small_model
-    assert "one from each intent with two or more" in result.output
-    assert "intent(s) with a single pattern are trained on, never held out" in result.output
+    n_single = sum(len(intent["patterns"]) == 1 for intent in small_intents_document()["intents"])
+    assert f"{n_single} intent(s) with a single pattern are trained on, never held out" in result.output
     checkpoint = load_checkpoint(model)
     assert checkpoint["validation"].startswith("validation on ")
     assert checkpoint["fallback"]["calibrated"] is True
@@ -140,15 +140,31 @@ def test_strict_accepts_the_shipped_file(runner, tmp_path, intents_path):
     assert "warning:" not in result.output
 
 
-def test_if_needed_retrains_when_the_stemmer_changes(runner, tmp_path):
+def test_if_needed_retrains_when_the_stemmer_changes_and_keeps_a_chosen_one(runner, tmp_path):
     intents = write(tmp_path / "intents.json", MESSY)
     model = tmp_path / "chatbot.pt"
     base = ["train", "--if-needed", "--intents", str(intents), "--model", str(model)]
     assert "Saved" in runner.invoke(main, base).output
     assert "is up to date" in runner.invoke(main, base).output
     changed = runner.invoke(main, [*base, "--stemmer", "none"])
-    assert "retraining" in changed.output and "Saved" in changed.output
+    assert f"Retraining {model}: it was trained with the porter stemmer, not none." in changed.output
     assert load_checkpoint(model)["features"]["stemmer"] == "none"
+    assert "is up to date" in runner.invoke(main, base).output  # no --stemmer: the checkpoint's is fine
+    intents.write_text(intents.read_text().replace("see you later", "see you soon"))
+    edited = runner.invoke(main, base)  # the README's main command after an edit: retrain, keep the stemmer
+    assert f"Retraining {model}: the intents file has changed since it was trained." in edited.output
+    assert "Stemmer: none, as in" in edited.output
+    assert load_checkpoint(model)["features"]["stemmer"] == "none"
+
+
+def test_if_needed_retrains_a_checkpoint_of_an_older_format(runner, tmp_path, intents_path):
+    model = tmp_path / "chatbot.pt"
+    base = ["train", "--if-needed", "--intents", str(intents_path), "--model", str(model)]
+    assert runner.invoke(main, base).exit_code == 0
+    checkpoint = torch.load(model, weights_only=True)
+    save_checkpoint(checkpoint | {"format_version": 1}, model)
+    again = runner.invoke(main, base)
+    assert "it was made by an older version (checkpoint format 1)" in again.output and "Saved" in again.output
 
 
 def test_a_stemmer_is_recorded_and_used_when_answering(runner, tmp_path):
@@ -171,6 +187,7 @@ def test_format_1_checkpoints_still_load_and_answer(tmp_path, trained_model):
     checkpoint = torch.load(trained_model, weights_only=True)
     checkpoint["format_version"] = 1
     checkpoint["features"]["stemmer"] = "nltk PorterStemmer"
+    checkpoint["features"]["tokenizer"] = r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased"
     for key in ("intents", "data_findings"):
         checkpoint.pop(key)
     old = save_checkpoint(checkpoint, tmp_path / "old.pt")

@@ -66,11 +66,22 @@ def test_decomposed_text_gives_the_same_tokens_as_composed():
 
 
 def test_stemmers_leave_words_of_other_scripts_alone():
-    porter, russian, none = text.get_stemmer("porter"), text.get_stemmer("russian"), text.get_stemmer("none")
-    assert text.stems("running books ভালো книги", porter) == ["run", "book", "ভালো", "книги"]
-    assert text.stems("running книги читать", russian) == ["running", "книг", "чита"]
-    assert text.stems("Running books", none) == ["running", "books"]
-    assert text.stems("corriendo libros", text.get_stemmer("spanish")) == ["corr", "libr"]
+    assert text.analyzer("porter")("running books ভালো книги") == ["run", "book", "ভালো", "книги"]
+    assert text.analyzer("russian")("running книги читать") == ["running", "книг", "чита"]
+    assert text.analyzer("none")("Running books") == ["running", "books"]
+    assert text.analyzer("spanish")("corriendo libros") == ["corr", "libr"]
+    assert text.features("книги читать", analyze=text.analyzer("russian")) == ["книг", "чита", "книг чита"]
+
+
+def test_format_1_checkpoints_keep_their_tokenizer():
+    """Their vocabularies hold the pieces the old `\\w+` made of Bengali words; messages must be cut the same way."""
+    old = text.analyzer("nltk PorterStemmer", r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased")
+    assert old("আমি ভালো আছি") == ["আম", "ভ", "ল", "আছ"]
+    assert text.stems("আমি ভালো আছি") == ["আমি", "ভালো", "আছি"]
+    with pytest.raises(text.StemmerError, match="unknown tokenizer"):
+        text.analyzer("porter", "whitespace")
+    with pytest.raises(text.StemmerError, match="unknown stemmer"):
+        text.analyzer(["porter"])
 
 
 def test_stemmer_names_are_checked_and_old_checkpoints_names_understood():

@@ -173,3 +173,13 @@ def test_checkpoint_stores_the_fitted_temperature(trained_model):
     fallback = load_checkpoint(trained_model)["fallback"]
     assert fallback["calibrated"] is True
     assert 0.1 <= fallback["temperature"] <= 10
+
+
+def test_one_single_pattern_intent_does_not_shrink_a_large_validation_split():
+    labels = [f"intent{i}" for i in range(20) for _ in range(50)] + ["lonely"]
+    split = split_examples(labels, 0.1, seed=0)
+    assert len(split.val) == 100  # 10 % of the 1,000 patterns that can be held out
+    assert labels.index("lonely") in split.train
+    assert split.note == (
+        "validation on 100 of 1001 patterns (10%); 1 intent(s) with a single pattern are trained on, never held out"
+    )

@@ -57,7 +57,7 @@ class IntentClassifier:
             self.vocabulary: list[str] = _strings(checkpoint["features"]["vocabulary"], "vocabulary", allow_empty=True)
             self.bigrams = bool(checkpoint["features"]["bigrams"])
             self.stemmer = text.stemmer_name(checkpoint["features"].get("stemmer"))
-            self.stem = text.get_stemmer(self.stemmer)
+            self.analyze = text.analyzer(self.stemmer, checkpoint["features"].get("tokenizer"))
             self.tags: list[str] = _strings(checkpoint["tags"], "tags")
             self.fallback_responses = _strings(checkpoint["fallback"]["responses"], "fallback responses")
             # an intent written without responses is recognised, and answers with the fallback response
@@ -88,9 +88,13 @@ class IntentClassifier:
     def from_checkpoint(cls, path: str | Path, seed: int | None = None) -> IntentClassifier:
         return cls(load_checkpoint(path), source=str(path), seed=seed)
 
+    def encode(self, message: str) -> list[int]:
+        """The message's feature ids, read with this checkpoint's tokenizer and stemmer; empty when none is known."""
+        return text.encode(message, self.index, self.bigrams, self.analyze)
+
     def predict(self, message: str, threshold: float | None = None) -> Prediction:
         """Answer one message."""
-        ids = text.encode(message, self.index, self.bigrams, self.stem)
+        ids = self.encode(message)
         with torch.inference_mode():
             probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
         return self._answers([message], probs, [ids], threshold)[0]
@@ -109,8 +113,8 @@ class IntentClassifier:
 
     def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], torch.Tensor]:
         """Each message's feature ids, and the calibrated probabilities of the whole batch."""
-        stem, index, bigrams = self.stem, self.index, self.bigrams
-        ids = [text.encode(m, index, bigrams, stem) for m in messages]
+        analyze, index, bigrams = self.analyze, self.index, self.bigrams
+        ids = [text.encode(m, index, bigrams, analyze) for m in messages]
         with torch.inference_mode():
             return ids, self._probabilities(*Bags.from_lists(ids).all())
 

@@ -46,12 +46,13 @@ def load_classifier(model: str):
 )
 @click.option("--members", type=click.IntRange(1, 16), default=3, show_default=True, help="Networks averaged.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Save loss and validation accuracy per epoch as a PNG.")
-@stemmer_option
+@stemmer_option(keep_existing=True)
 @click.option("--strict", is_flag=True, help="Refuse a file that needs any repair (see `chatbot validate`).")
 @click.option(
     "--if-needed",
     is_flag=True,
-    help="Skip training when the checkpoint was made from exactly this intents.json (same hash, same stemmer).",
+    help="Skip training when the checkpoint was made by this version from exactly this intents.json (the same "
+    "bytes) and, if --stemmer is given, with that stemmer.",
 )
 def train(
     intents_path, model_path, epochs, batch_size, lr, seed, val_fraction, members, plot, stemmer, strict, if_needed

@@ -205,7 +205,7 @@ def _write_report(
 @click.option("--intents", "intents_path", default=DEFAULT_INTENTS, show_default=True, help="Knowledge file to test.")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="Number of folds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffles the folds and seeds training.")
-@stemmer_option
+@stemmer_option()
 def cross_validate(intents_path: str, folds: int, seed: int, stemmer: str) -> None:
     """Estimate accuracy on unseen messages: train with `chatbot train`'s defaults on all folds but one, score the
     held-out one, FOLDS times. Writes no model.

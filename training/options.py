@@ -29,11 +29,14 @@ STEMMERS = (
     "swedish",
 )
 
-stemmer_option = click.option(
-    "--stemmer",
-    type=click.Choice(STEMMERS),
-    default=DEFAULT_STEMMER,
-    show_default=True,
-    help="How words are reduced to stems: nltk's English Porter, a Snowball language, or none. "
-    "Words of another script than the stemmer's are left alone.",
-)
+
+def stemmer_option(keep_existing: bool = False):
+    """--stemmer; with `keep_existing` its default is the existing checkpoint's stemmer (None here), else porter."""
+    default_text = f"the existing checkpoint's, else {DEFAULT_STEMMER}" if keep_existing else DEFAULT_STEMMER
+    return click.option(
+        "--stemmer",
+        type=click.Choice(STEMMERS),
+        default=None if keep_existing else DEFAULT_STEMMER,
+        help="How words are reduced to stems: nltk's English Porter, a Snowball language, or none. "
+        f"Words of another script than the stemmer's are left alone.  [default: {default_text}]",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -35,6 +34,9 @@ REFIT_BELOW = 5_000  # patterns; below this a second run on all data is cheap an
 # a 7-pattern file after one epoch, before it knew its own patterns). Smaller files train for the whole epoch budget
 # and use the held-out patterns only to choose the fallback threshold.
 STOP_EARLY_FROM = 50
+# Held-out patterns needed to fit the confidence temperature and choose the threshold: on a handful (three in a
+# 7-pattern file) the fit runs to the end of its grid. Below this the threshold is the uncalibrated default.
+CALIBRATE_FROM = 20
 BIGRAMS = True
 
 
@@ -55,40 +57,29 @@ class Split:
 
 
 def split_examples(labels: Sequence[str], val_fraction: float, seed: int) -> Split:
-    """A stratified validation split with at least one message of every intent that can spare one, or none.
+    """A stratified validation split: `val_fraction` of the patterns, at least one of every intent that can spare one.
 
-    Where every intent has two or more patterns, scikit-learn's stratified split holds out `val_fraction` of them
-    (at least one per intent). Real files often have intents with a single pattern, which cannot be held out: then
-    one pattern of each intent that has two or more is held out, and the single-pattern intents are only trained on.
+    An intent with a single pattern cannot: real files have many, and they are only trained on. The split is
+    scikit-learn's stratified one over the patterns of the other intents, so one single-pattern intent in a large
+    file does not change how much is held out.
     """
     counts = Counter(labels)
-    n, n_classes = len(labels), len(counts)
-    everything = list(range(n))
+    n = len(labels)
     if val_fraction <= 0:
-        return Split(everything, [], "validation switched off (--val-fraction 0)")
-    n_val = max(n_classes, round(val_fraction * n))
-    if min(counts.values()) >= 2 and n - n_val >= n_classes:
-        train, val = train_test_split(everything, test_size=n_val, stratify=list(labels), random_state=seed)
-        return Split(sorted(train), sorted(val), f"validation on {len(val)} of {n} patterns ({len(val) / n:.0%})")
-    return _one_per_intent_split(labels, counts, seed)
-
-
-def _one_per_intent_split(labels: Sequence[str], counts: Counter, seed: int) -> Split:
-    rows_of: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        rows_of.setdefault(label, []).append(i)
-    rng = random.Random(seed)
-    val = sorted(rng.choice(rows) for rows in rows_of.values() if len(rows) >= 2)
-    n, singles = len(labels), sum(1 for c in counts.values() if c == 1)
-    if not val:
+        return Split(list(range(n)), [], "validation switched off (--val-fraction 0)")
+    eligible = [i for i, label in enumerate(labels) if counts[label] >= 2]
+    singles = sum(1 for c in counts.values() if c == 1)
+    if not eligible:
         return Split(list(range(n)), [], "no validation split: every intent has a single pattern")
+    n_classes = len(counts) - singles
+    # at least one per intent, and at least one of each left to train on (each has two or more patterns)
+    n_val = min(max(n_classes, round(val_fraction * len(eligible))), len(eligible) - n_classes)
+    _, val = train_test_split(eligible, test_size=n_val, stratify=[labels[i] for i in eligible], random_state=seed)
     held = set(val)
-    return Split(
-        [i for i in range(n) if i not in held],
-        val,
-        f"validation on {len(val)} of {n} patterns, one from each intent with two or more "
-        f"({singles} intent(s) with a single pattern are trained on, never held out)",
-    )
+    note = f"validation on {len(val)} of {n} patterns ({len(val) / n:.0%})"
+    if singles:
+        note += f"; {singles} intent(s) with a single pattern are trained on, never held out"
+    return Split([i for i in range(n) if i not in held], sorted(val), note)
 
 
 def build_model(n_features: int, n_intents: int, seed: int, **model_options) -> IntentNet:
@@ -105,14 +96,14 @@ def train_model(
 ) -> TrainResult:
     """Train on `intents` and return a checkpoint dict ready for `save_checkpoint`; `on_epoch(phase, stats)` reports."""
     config = config or TrainConfig()
-    stem = text.get_stemmer(stemmer)
+    analyze = text.analyzer(stemmer)
     started = time.perf_counter()
     model_options = model_options or {}
     texts, labels = intents.examples()
     tags = intents.tags
     tag_index = {tag: i for i, tag in enumerate(tags)}
     y_all = torch.tensor([tag_index[label] for label in labels], dtype=torch.long)
-    feature_lists = [text.features(t, BIGRAMS, stem) for t in texts]
+    feature_lists = [text.features(t, BIGRAMS, analyze) for t in texts]
     split = split_examples(labels, config.val_fraction, config.seed)
 
     def prepare(rows: list[int]) -> tuple[list[str], Bags, torch.Tensor]:
@@ -140,19 +131,10 @@ def train_model(
         if not stop_early:
             note += f"; fewer than {STOP_EARLY_FROM} held out, too few to stop early on: all {max_epochs} epochs run"
         history = fit(model, bags, y, config, max_epochs, (val_bags, val_y), report("fit"), stop_early)
-        raw = predict_proba(model, val_bags)
-        temperature = fit_temperature(raw, val_y)
-        probs = calibrate(raw, temperature).numpy()
-        confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
-        correct = predicted == val_y.numpy()
-        threshold, calibrated = choose_threshold(confidence, correct), True
-        best = history.epochs[history.best_epoch - 1]
-        metrics |= {
-            "val_accuracy": float(correct.mean()),
-            "val_loss": best.val_loss,
-            "val_fallback_rate": float((confidence < threshold).mean()),
-            "val_answered_accuracy": _answered_accuracy(confidence, correct, threshold),
-        }
+        temperature, threshold, calibrated, found = calibrate_fallback(predict_proba(model, val_bags), val_y)
+        if not calibrated:
+            note += f"; fewer than {CALIBRATE_FROM} held out: the fallback threshold is the uncalibrated {threshold}"
+        metrics |= found | {"val_loss": history.epochs[history.best_epoch - 1].val_loss}
     else:
         history = fit(model, bags, y, config, max_epochs, None, report("fit"))
     refit_history = None
@@ -170,7 +152,7 @@ def train_model(
         "features": {
             "vocabulary": vocabulary,
             "bigrams": BIGRAMS,
-            "tokenizer": r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased",
+            "tokenizer": text.TOKENIZER,
             "stemmer": text.stemmer_name(stemmer),
         },
         "tags": list(tags),
@@ -199,6 +181,21 @@ def train_model(
         "patterns": len(texts),
     }
     return TrainResult(checkpoint, history, refit_history, note, seconds)
+
+
+def calibrate_fallback(raw: torch.Tensor, gold: torch.Tensor) -> tuple[float, float, bool, dict]:
+    """(temperature, threshold, calibrated, validation metrics) from held-out probabilities and the right intents."""
+    calibrated = len(gold) >= CALIBRATE_FROM
+    temperature = fit_temperature(raw, gold) if calibrated else 1.0
+    probs = calibrate(raw, temperature).numpy()
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == gold.numpy()
+    threshold = choose_threshold(confidence, correct) if calibrated else UNCALIBRATED_THRESHOLD
+    metrics = {
+        "val_accuracy": float(correct.mean()),
+        "val_fallback_rate": float((confidence < threshold).mean()),
+        "val_answered_accuracy": _answered_accuracy(confidence, correct, threshold),
+    }
+    return temperature, threshold, calibrated, metrics
 
 
 def _answered_accuracy(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> float | None:

@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import pairwise, repeat
+from typing import Any
 
 import numpy as np
 import regex
@@ -57,7 +58,7 @@ _LEGACY_STEMMER_NAMES = {"nltk PorterStemmer": DEFAULT_STEMMER}  # what format-1
 
 
 class StemmerError(ValueError):
-    """An unknown stemmer name (a typo on the command line, or a checkpoint from another version)."""
+    """An unknown stemmer or tokenizer name (a typo on the command line, or a checkpoint from another version)."""
 
 
 def _in_script(word: str, script: str) -> bool:
@@ -89,9 +90,9 @@ class _StemCache(dict):
 _STEM_FUNCTIONS: dict[str, Callable[[str], str]] = {}
 
 
-def stemmer_name(name: str | None) -> str:
+def stemmer_name(name: Any) -> str:
     """The canonical name of a stemmer setting; raise StemmerError for one this version does not have."""
-    name = _LEGACY_STEMMER_NAMES.get(name or "", name or "")
+    name = _LEGACY_STEMMER_NAMES.get(name, name) if isinstance(name, str) else name
     if name not in STEMMERS:
         raise StemmerError(f"unknown stemmer {name!r} (known: {', '.join(STEMMERS)})")
     return name
@@ -110,9 +111,6 @@ def get_stemmer(name: str = DEFAULT_STEMMER) -> Callable[[str], str]:
     return _STEM_FUNCTIONS[name]
 
 
-stem = get_stemmer()  # the default: nltk's Porter stemmer
-
-
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens in Unicode normal form C; punctuation and whitespace of any script are dropped."""
     if text.isascii():
@@ -120,14 +118,50 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFC", text.lower()))
 
 
-def stems(text: str, stem: Callable[[str], str] = stem) -> list[str]:
-    """Tokenize then stem: "Where's my card arriving?" -> ["where", "s", "my", "card", "arriv"]."""
-    return list(map(stem, tokenize(text)))
+def _format_1_tokenize(text: str) -> list[str]:
+    """The tokenizer of format-1 checkpoints (the standard library's `\\w+`), whose vocabularies it built."""
+    return _ASCII_WORD.findall(text.lower())
 
 
-def features(text: str, bigrams: bool = True, stem: Callable[[str], str] = stem) -> list[str]:
+TOKENIZER = "unicode-words"  # what checkpoints record: runs of word characters and combining marks, NFC, lower-cased
+_TOKENIZERS = {TOKENIZER: tokenize, "format-1-words": _format_1_tokenize}
+_LEGACY_TOKENIZER_NAMES = {r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased": "format-1-words"}
+
+Words = Callable[[str], list[str]]  # text -> its stemmed words
+_ANALYZERS: dict[tuple[str, str], Words] = {}
+
+
+def tokenizer_name(name: Any) -> str:
+    """The canonical name of a recorded tokenizer; raise StemmerError for one this version does not have."""
+    name = _LEGACY_TOKENIZER_NAMES.get(name, name) if isinstance(name, str) else name
+    if name not in _TOKENIZERS:
+        raise StemmerError(f"unknown tokenizer {name!r}")
+    return name
+
+
+def analyzer(stemmer: str = DEFAULT_STEMMER, tokenizer: str = TOKENIZER) -> Words:
+    """text -> stemmed words, exactly as a checkpoint's vocabulary was built: its tokenizer and its stemmer.
+
+    A model must read messages the way it read its patterns; an old checkpoint keeps its old tokenizer.
+    """
+    key = (stemmer_name(stemmer), tokenizer_name(tokenizer))
+    if key not in _ANALYZERS:
+        stem, split = get_stemmer(key[0]), _TOKENIZERS[key[1]]
+
+        def words(text: str) -> list[str]:
+            return list(map(stem, split(text)))
+
+        _ANALYZERS[key] = words
+    return _ANALYZERS[key]
+
+
+# The default analyzer: stems("Where's my card arriving?") -> ["where", "s", "my", "card", "arriv"].
+stems: Words = analyzer()
+
+
+def features(text: str, bigrams: bool = True, analyze: Words = stems) -> list[str]:
     """The stems of `text` and, when `bigrams` is set, each adjacent pair of stems joined by a space."""
-    words = stems(text, stem)
+    words = analyze(text)
     if not bigrams:
         return words
     return words + list(map(BIGRAM_JOINER.join, pairwise(words)))
@@ -144,14 +178,14 @@ def index_vocabulary(vocabulary: Sequence[str]) -> dict[str, int]:
     return {feature: i for i, feature in enumerate(vocabulary)}
 
 
-def encode(text: str, index: Mapping[str, int], bigrams: bool = True, stem: Callable[[str], str] = stem) -> list[int]:
+def encode(text: str, index: Mapping[str, int], bigrams: bool = True, analyze: Words = stems) -> list[int]:
     """Unique column ids of the known features in `text`, in no particular order; unknown features are ignored.
 
     This costs time proportional to the message, not to the vocabulary: one dict lookup per feature. It is
     `ids_of(features(text))` without the feature list or the sort, because it runs on every request (the sort alone
     was a tenth of a batch's time, and a bag's sum does not depend on the order).
     """
-    words = stems(text, stem)
+    words = analyze(text)
     get = index.get
     ids = set(map(get, words, repeat(-1)))  # one C-level lookup per feature; -1 marks unknown ones
     if bigrams:
@@ -167,10 +201,8 @@ def ids_of(feature_list: Iterable[str], index: Mapping[str, int]) -> list[int]:
     return sorted(ids)
 
 
-def bag_of_words(
-    text: str, index: Mapping[str, int], bigrams: bool = True, stem: Callable[[str], str] = stem
-) -> np.ndarray:
+def bag_of_words(text: str, index: Mapping[str, int], bigrams: bool = True, analyze: Words = stems) -> np.ndarray:
     """Dense 0/1 vector of `text` over the vocabulary: the textbook view of what the network reads."""
     vector = np.zeros(len(index), dtype=np.float32)
-    vector[encode(text, index, bigrams, stem)] = 1.0
+    vector[encode(text, index, bigrams, analyze)] = 1.0
     return vector

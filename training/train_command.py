@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from training.classifier import IntentClassifier
 from training.intents import NOTES, IntentsError, IntentsFile, group_findings, load_intents, strict_error
 from training.loop import EpochStats, TrainConfig, TrainingError
@@ -22,14 +22,35 @@ def format_epoch(phase: str, stats: EpochStats) -> str:
     return line + f"  ({stats.seconds:.2f}s)"
 
 
-def checkpoint_is_current(model_path: Path, intents_sha256: str, stemmer: str = DEFAULT_STEMMER) -> bool:
-    """True when `model_path` loads and was trained from exactly this intents file (its bytes' hash) and stemmer."""
+def existing_checkpoint(model_path: Path) -> dict | None:
+    """The checkpoint already at `model_path`, or None when there is none or it cannot be used."""
     try:
-        checkpoint = load_checkpoint(model_path)
-        made_with = stemmer_name(checkpoint["features"].get("stemmer"))
-    except (CheckpointError, StemmerError):
-        return False
-    return checkpoint.get("intents_sha256") == intents_sha256 and made_with == stemmer
+        return load_checkpoint(model_path)
+    except CheckpointError:
+        return None
+
+
+def stemmer_of(checkpoint: dict | None) -> str | None:
+    try:
+        return stemmer_name(checkpoint["features"].get("stemmer")) if checkpoint else None
+    except (StemmerError, AttributeError):
+        return None
+
+
+def retrain_reason(checkpoint: dict | None, intents_sha256: str, stemmer: str | None) -> str | None:
+    """Why the checkpoint must be retrained for this intents file and stemmer (None: any), or None if it is current.
+
+    The intents file is compared by the SHA-256 of its bytes, so an edited file is never silently ignored.
+    """
+    if checkpoint is None:
+        return "there is no usable checkpoint"
+    if checkpoint.get("format_version") != FORMAT_VERSION:
+        return f"it was made by an older version (checkpoint format {checkpoint.get('format_version')})"
+    if checkpoint.get("intents_sha256") != intents_sha256:
+        return "the intents file has changed since it was trained"
+    if stemmer is not None and stemmer_of(checkpoint) != stemmer:
+        return f"it was trained with the {stemmer_of(checkpoint)} stemmer, not {stemmer}"
+    return None
 
 
 def report_findings(intents: IntentsFile) -> None:
@@ -48,9 +69,10 @@ def run_train(
     model_options: dict,
     plot: str | None = None,
     if_needed: bool = False,
-    stemmer: str = DEFAULT_STEMMER,
+    stemmer: str | None = None,
     strict: bool = False,
 ) -> None:
+    """`stemmer` None keeps the existing checkpoint's stemmer (so retraining never drops a chosen language)."""
     try:
         intents = load_intents(intents_path)
     except IntentsError as exc:
@@ -59,11 +81,18 @@ def run_train(
     if strict and (refusal := strict_error(intents)):
         raise click.ClickException(refusal)
     target = Path(model_path)
-    if if_needed and checkpoint_is_current(target, intents.sha256, stemmer):
-        click.echo(f"{target} is up to date with {intents_path}; not retraining.")
-        return
-    if if_needed and target.exists():
-        click.echo(f"{target} was not made from this {intents_path} (or with another stemmer); retraining.")
+    existing = existing_checkpoint(target)
+    if if_needed:
+        reason = retrain_reason(existing, intents.sha256, stemmer)
+        if reason is None:
+            click.echo(f"{target} is up to date with {intents_path}; not retraining.")
+            return
+        if target.exists():
+            click.echo(f"Retraining {target}: {reason}.")
+    if stemmer is None:
+        stemmer = stemmer_of(existing) or DEFAULT_STEMMER
+        if stemmer != DEFAULT_STEMMER:
+            click.echo(f"Stemmer: {stemmer}, as in {target} (--stemmer changes it)")
     config = TrainConfig(**{k: v for k, v in config_options.items() if v is not None})
     texts, _ = intents.examples()
     click.echo(f"Training on {len(texts)} patterns, {len(intents.tags)} intents from {intents_path}")
