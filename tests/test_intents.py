@@ -113,7 +113,7 @@ def test_key_spellings_are_read_with_one_finding_per_file(tmp_path):
     ]
     assert [i.responses for i in intents.intents] == [("Hi!",), ("Bye!",), ("You're welcome.",)]
     assert all(i.extra == {} for i in intents.intents)
-    assert kinds(intents) == ["text_for_list", "key_spelling"]  # the bare-string "response" is its own repair
+    assert kinds(intents) == ["key_spelling", "text_for_list"]  # the file's own first; a bare "response" is a repair
     (spelling,) = of_kind(intents, "key_spelling")
     assert spelling.where == str(path)
     assert spelling.tag is None
@@ -206,7 +206,7 @@ def test_intent_without_patterns_is_response_only(tmp_path, patterns):
         "trainable": False,
         "patterns": 0,
         "responses": ["Bye."],
-        "extra": {},
+        "extra_json": "{}",
     }
     assert kinds(intents) == ["response_only"]
     assert intents.findings[0].where == place(path, 2, "goodbye state")
@@ -348,14 +348,14 @@ def test_extra_keys_are_kept_with_any_json_value(tmp_path):
     }
     intents = load(tmp_path, [intent("a", **extra), intent("b", context_set="")])
     assert intents.intents[0].extra == extra
-    assert intents.intents[0].record()["extra"] == extra
+    assert json.loads(intents.intents[0].record()["extra_json"]) == extra
     assert intents.intents[1].extra == {"context_set": ""}
     assert intents.intents[0].record() == {
         "tag": "a",
         "trainable": True,
         "patterns": 3,
         "responses": ["OK."],
-        "extra": extra,
+        "extra_json": json.dumps(extra),
     }
     assert intents.findings == ()
 
@@ -522,6 +522,9 @@ def test_every_finding_kind_is_documented_and_only_few_patterns_is_a_note():
         "shared_pattern",
         "no_responses",
         "blank_response",
+        "repeated_key",
+        "similar_tags",
+        "same_words",
         "few_patterns",
     }
 
@@ -566,3 +569,78 @@ def test_grouped_findings_follow_kinds_order_and_name_each_tag_once(tmp_path):
         KINDS["no_responses"],
     ]
     assert lines[0] == f"1 × {KINDS['duplicate_tag']}: 'a'"
+
+
+# --- what a plain JSON reader would lose, and collisions only the merged intents show -----------------------------
+
+
+def test_a_repeated_key_in_an_intent_joins_its_lists(tmp_path):
+    """Python's json keeps only the last of two "patterns" keys: the loader keeps both and says so."""
+    raw = '[{"tag": "a", "patterns": ["hi", "hello"], "patterns": ["yo"], "responses": ["x"], "note": 1, "note": 2},'
+    raw += ' {"tag": "b", "patterns": ["bye", "ciao", "later"], "responses": ["y"]}]'
+    path = write(tmp_path, raw)
+    intents = load_intents(path)
+    assert intents.intents[0].patterns == ("hi", "hello", "yo")
+    assert intents.intents[0].extra == {"note": 2}
+    (repeated,) = of_kind(intents, "repeated_key")
+    assert repeated.where == place(path, 1, "a")
+    assert repeated.message == 'key(s) "patterns", "note" repeated: lists joined, other values the last one kept'
+    assert strict_error(intents) is not None
+
+
+def test_two_lists_of_intents_are_joined(tmp_path):
+    raw = '{"intents": [{"tag": "a", "patterns": ["hi", "hey", "yo"]}], "Intents": [{"tag": "b", "patterns": "bye"}]}'
+    path = write(tmp_path, raw)
+    intents = load_intents(path)
+    assert intents.tags == ["a", "b"]
+    (repeated,) = of_kind(intents, "repeated_key")
+    assert (
+        repeated.where == str(path)
+        and repeated.message == '2 lists of intents ("intents", "Intents"); joined in file order'
+    )
+    assert "Intents -> intents (1×)" in of_kind(intents, "key_spelling")[0].message
+
+
+def test_a_tag_repeated_with_two_values_is_an_error(tmp_path):
+    path = write(tmp_path, '[{"tag": "a", "tag": "b", "patterns": ["hi"]}, {"tag": "c", "patterns": ["x"]}]')
+    with pytest.raises(IntentsError, match=r"intent #1: more than one tag \(tag, tag\)"):
+        load_intents(path)
+
+
+def test_tags_that_differ_only_in_case_or_form_are_kept_apart_with_a_note(tmp_path):
+    nfd = unicodedata.normalize("NFD", "café")
+    tags = ["café", nfd, "Greeting", "greeting "]
+    intents = load(tmp_path, [intent(tag, [f"{i} one", f"{i} two", f"{i} three"]) for i, tag in enumerate(tags)])
+    assert len(intents.tags) == 4
+    similar = of_kind(intents, "similar_tags")
+    assert [f.tag for f in similar] == [nfd, "greeting "]
+    assert similar[1].message == "tag differs from 'Greeting' only in case, spacing or Unicode form"
+    assert strict_error(intents) is None  # a note: the tags may be meant to differ
+
+
+def test_patterns_with_the_same_words_under_two_tags_get_a_note(tmp_path):
+    intents = load(tmp_path, [intent("a", ["hi!", "one", "two"]), intent("b", ["hi?", "three", "four"])])
+    (same,) = of_kind(intents, "same_words")
+    assert (same.tag, same.message) == ("b", "pattern 'hi?' has the same words as 'hi!' of 'a'")
+    assert of_kind(intents, "shared_pattern") == []
+
+
+def test_a_number_where_a_list_belongs_is_a_list_of_one_text(tmp_path):
+    intents = load(tmp_path, [intent("a", 42), intent("b")])
+    assert intents.intents[0].patterns == ("42",)
+    assert of_kind(intents, "not_text")[0].message == '"patterns" is the number 42; read as a list of one text'
+
+
+def test_only_blank_responses_are_reported_once_as_no_responses(tmp_path):
+    intents = load(tmp_path, [intent("a", responses=["", " "]), intent("b", responses=["", "ok"])])
+    assert [(f.kind, f.tag) for f in intents.findings if f.kind in ("no_responses", "blank_response")] == [
+        ("no_responses", "a"),
+        ("blank_response", "b"),
+    ]
+
+
+def test_a_tag_with_a_line_break_keeps_findings_on_one_line(tmp_path):
+    intents = load(tmp_path, [intent("two\nlines", ["hi"]), intent("b")])
+    (few,) = of_kind(intents, "few_patterns")
+    assert few.where.endswith("intent #1 ('two\\nlines')") and "\n" not in str(few)
+    assert intents.tags[0] == "two\nlines"  # the tag itself is unchanged

@@ -109,9 +109,9 @@ def test_a_messy_file_trains_and_the_checkpoint_keeps_every_intent(runner, tmp_p
         "trainable": False,
         "patterns": 0,
         "responses": ["Anything else?"],
-        "extra": {"context_filter": "ordering"},
+        "extra_json": '{"context_filter": "ordering"}',
     }
-    assert records["greeting"]["extra"] == {"context_set": ""}
+    assert json.loads(records["greeting"]["extra_json"]) == {"context_set": ""}
     assert records["greeting"]["responses"] == ["Hello!", "Hey!"]
     assert checkpoint["data_findings"]["duplicate_tag"] == 1
     assert checkpoint["data_findings"]["response_only"] == 1

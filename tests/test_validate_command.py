@@ -103,10 +103,10 @@ def test_every_finding_is_printed_with_its_place_and_kind(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert lines(result) == [
         f"{path}: 3 intents (2 trainable), 5 patterns",
-        f"repair: {place(path, 3, 'goodbye state')}: no patterns; kept as a response-only intent (not trained)"
-        "  [response_only]",
         f"repair: {path}: keys read as the standard ones: Patterns -> patterns (1×)  [key_spelling]",
         f"note: {place(path, 2, 'bye')}: only 2 pattern(s); 3 or more make it recognisable  [few_patterns]",
+        f"repair: {place(path, 3, 'goodbye state')}: no patterns; kept as a response-only intent (not trained)"
+        "  [response_only]",
         "2 repair(s), 1 note(s): the file trains.",
     ]
 
@@ -220,14 +220,7 @@ def test_json_document_of_a_repaired_file(runner, tmp_path):
     assert document["response_only_intents"] == ["goodbye state"]
     assert document["patterns"] == 5
     assert document["counts"] == {"response_only": 1, "key_spelling": 1, "few_patterns": 1}
-    assert document["findings"] == [
-        {
-            "kind": "response_only",
-            "where": place(path, 3, "goodbye state"),
-            "message": "no patterns; kept as a response-only intent (not trained)",
-            "tag": "goodbye state",
-            "repair": True,
-        },
+    assert document["findings"] == [  # in file order: the file's own findings first
         {
             "kind": "key_spelling",
             "where": str(path),
@@ -241,6 +234,13 @@ def test_json_document_of_a_repaired_file(runner, tmp_path):
             "message": "only 2 pattern(s); 3 or more make it recognisable",
             "tag": "bye",
             "repair": False,
+        },
+        {
+            "kind": "response_only",
+            "where": place(path, 3, "goodbye state"),
+            "message": "no patterns; kept as a response-only intent (not trained)",
+            "tag": "goodbye state",
+            "repair": True,
         },
     ]
 
@@ -281,7 +281,7 @@ def test_json_keeps_non_ascii_tags_readable(runner, tmp_path):
     assert "ভালো" in result.stdout and "مرحبا" in result.stdout  # not \u escapes
     document = json.loads(result.stdout)
     assert document["response_only_intents"] == ["مرحبا"]
-    assert [f["tag"] for f in document["findings"]] == ["مرحبا", "ভালো"]
+    assert [f["tag"] for f in document["findings"]] == ["ভালো", "مرحبا"]  # file order
 
 
 @pytest.mark.parametrize(

@@ -154,8 +154,8 @@ def build_intents(
 ) -> ImportResult:
     """One intent per label, in order of first appearance, each text once.
 
-    Exact repeats under one label are dropped silently (load_intents would too). The same text (case and spacing
-    aside) under two labels is an error, because intents.json cannot hold it and only a person can say which label
+    Repeats under one label (case, spacing and Unicode form aside) are kept once, as `load_intents` would. The same
+    text under two labels is an error: it would teach the network two answers, and only a person can say which label
     is right; `drop_conflicts` drops every copy of such a text instead, with a warning.
     """
     if not rows:
@@ -173,14 +173,15 @@ def build_intents(
     dropped_keys = {normalize_pattern(pair[0].text) for pair in conflicts}
     if conflicts:
         warnings.append(f"{source}: dropped {len(dropped_keys)} text(s) that appear under two labels")
-    patterns: dict[str, dict[str, None]] = {}  # label -> texts in order; dicts keep order and drop repeats
+    patterns: dict[str, dict[str, str]] = {}  # label -> {normalized text: first spelling}, in order
     conflicts_dropped = 0
     for row in rows:
         texts = patterns.setdefault(row.label, {})
-        if normalize_pattern(row.text) in dropped_keys:
+        key = normalize_pattern(row.text)
+        if key in dropped_keys:
             conflicts_dropped += 1
         else:
-            texts[row.text] = None
+            texts.setdefault(key, row.text)
     emptied = [label for label, texts in patterns.items() if not texts]
     if emptied:
         raise CsvImportError(f"{source}: no rows left for {_names(emptied)} after dropping conflicting texts")
@@ -193,7 +194,7 @@ def build_intents(
         "intents": [
             {
                 "tag": label,
-                "patterns": list(texts),
+                "patterns": list(texts.values()),
                 "responses": list(responses.get(label) or [PLACEHOLDER_RESPONSE.format(tag=label)]),
             }
             for label, texts in patterns.items()

@@ -13,7 +13,7 @@ import json
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ CANONICAL_KEYS = {
 # kind -> how the grouped summary describes it; one line per kind, whatever the number of findings
 KINDS = {
     "key_spelling": "keys spelled differently, read as tag / patterns / responses",
+    "repeated_key": "keys repeated within one object: lists joined, other values the last one kept",
     "text_for_list": "a single text where a list belongs, read as a list of one",
     "not_text": "list entries that are not text: numbers read as text, anything else dropped",
     "broken_text": "texts with a lone UTF-16 surrogate escape (not text), replaced by U+FFFD",
@@ -47,9 +48,11 @@ KINDS = {
     "shared_pattern": "patterns under two tags, kept under both",
     "no_responses": "intents without responses, answering with the fallback response",
     "blank_response": "blank responses, dropped",
+    "similar_tags": "tags that differ only in case, spacing or Unicode form, kept as separate intents",
+    "same_words": "patterns under two tags with the same words (the network cannot tell them apart)",
     "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (more are recognised better)",
 }
-NOTES = {"few_patterns"}  # findings that are advice: never a refusal, even under --strict
+NOTES = {"similar_tags", "same_words", "few_patterns"}  # advice: never a refusal, even under --strict
 
 
 class IntentsError(ValueError):
@@ -64,6 +67,7 @@ class Finding:
     where: str  # "intents.json: intent #3 ('greeting')"
     message: str  # what was found and what was done about it
     tag: str | None = None  # the intent concerned, named in the grouped summary
+    index: int = 0  # the intent's number in the file (0: the file as a whole), for listing findings in file order
 
     @property
     def is_repair(self) -> bool:
@@ -95,7 +99,8 @@ class Intent:
             "trainable": self.trainable,
             "patterns": len(self.patterns),
             "responses": list(self.responses),
-            "extra": dict(self.extra),
+            # as JSON text: any JSON value fits, however deep, and the checkpoint stays plain strings and numbers
+            "extra_json": json.dumps(self.extra, ensure_ascii=False),
         }
 
 
@@ -132,10 +137,15 @@ class IntentsFile:
     def finding_counts(self) -> dict[str, int]:
         return dict(Counter(f.kind for f in self.findings))
 
+    @property
+    def n_patterns(self) -> int:
+        return sum(len(intent.patterns) for intent in self.intents)
+
     def summary(self) -> str:
         """One line about the data: what `chatbot train` and `chatbot validate` print first."""
-        n_patterns = sum(len(intent.patterns) for intent in self.intents)
-        return f"{self.source}: {len(self.intents)} intents ({len(self.trainable)} trainable), {n_patterns} patterns"
+        return (
+            f"{self.source}: {len(self.intents)} intents ({len(self.trainable)} trainable), {self.n_patterns} patterns"
+        )
 
     def grouped_findings(self) -> list[str]:
         """One line per kind of finding, with its count and the first few intents: never hundreds of lines."""
@@ -180,7 +190,8 @@ def load_intents(path: str | Path) -> IntentsFile:
     except OSError as exc:
         raise IntentsError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        document = json.loads(raw.decode("utf-8-sig"))  # "-sig": a leading byte-order mark is skipped
+        # "-sig": a leading byte-order mark is skipped; the hook keeps keys that repeat, which a dict would drop
+        document = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_json_object)
     except UnicodeDecodeError as exc:
         raise IntentsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
@@ -196,20 +207,13 @@ def parse_intents(document: Any, source: str = "intents.json", sha256: str = "")
     entries = reader.intent_list(document)
     intents = _merge_tags([reader.intent(entry, i) for i, entry in enumerate(entries)], reader)
     reader.key_spelling_finding()
-    _find_shared_patterns(intents, reader)
+    reader.findings += _merged_findings(intents, reader.place, reader.number)
     trainable = [intent for intent in intents if intent.trainable]
-    for intent in trainable:
-        if len(intent.patterns) < FEW_PATTERNS:
-            reader.add(
-                "few_patterns",
-                reader.place(intent.tag),
-                f"only {len(intent.patterns)} pattern(s); {FEW_PATTERNS} or more make it recognisable",
-                intent.tag,
-            )
     if len(trainable) < 2:
-        which = f"only one intent ('{trainable[0].tag}') has" if trainable else "no intent has"
+        which = f"only one intent ({trainable[0].tag!r}) has" if trainable else "no intent has"
         raise IntentsError(f"{source}: {which} patterns to learn from; a classifier needs at least two such intents")
-    return IntentsFile(source, tuple(intents), sha256, tuple(reader.findings))
+    findings = sorted(reader.findings, key=lambda f: f.index)  # file order: the file's own first, then by intent
+    return IntentsFile(source, tuple(intents), sha256, tuple(findings))
 
 
 def strict_error(intents: IntentsFile) -> str | None:
@@ -227,28 +231,36 @@ class _Reader:
         self.source = source
         self.findings: list[Finding] = []
         self.spellings: Counter[str] = Counter()  # "Patterns -> patterns": intents that used it
-        self.first_place: dict[str, str] = {}  # tag -> "intent #3 ('greeting')", where it was first defined
+        self.first_place: dict[str, tuple[int, str]] = {}  # tag -> (number, "intent #3 ('greeting')") first defining it
 
-    def add(self, kind: str, where: str, message: str, tag: str | None = None) -> None:
-        self.findings.append(Finding(kind, where, message, tag))
+    def add(self, kind: str, where: str, message: str, tag: str | None = None, index: int = 0) -> None:
+        self.findings.append(Finding(kind, where, message, tag, index))
 
     def place(self, tag: str) -> str:
-        return f"{self.source}: {self.first_place[tag]}"
+        return f"{self.source}: {self.first_place[tag][1]}"
+
+    def number(self, tag: str) -> int:
+        return self.first_place[tag][0]
 
     def intent_list(self, document: Any) -> list:
         if isinstance(document, list):
             entries = document
         elif isinstance(document, dict):
-            keys = [k for k in document if isinstance(k, str) and k.casefold() == "intents"]
-            if not keys:
+            found = [(k, v) for k, v in _pairs(document) if isinstance(k, str) and k.casefold() == "intents"]
+            if not found:
                 raise IntentsError(
                     f'{self.source}: expected a JSON object with an "intents" list, or a list of intents'
                 )
-            if keys[0] != "intents":
-                self.spellings[f"{keys[0]} -> intents"] += 1
-            entries = document[keys[0]]
-            if not isinstance(entries, list):
-                raise IntentsError(f'{self.source}: "{keys[0]}" must be a list of intents, got {_kind(entries)}')
+            entries = []
+            for key, value in found:
+                if key != "intents":
+                    self.spellings[f"{key} -> intents"] += 1
+                if not isinstance(value, list):
+                    raise IntentsError(f'{self.source}: "{key}" must be a list of intents, got {_kind(value)}')
+                entries += value
+            if len(found) > 1:
+                keys = ", ".join(f'"{k}"' for k, _ in found)
+                self.add("repeated_key", self.source, f"{len(found)} lists of intents ({keys}); joined in file order")
         else:
             raise IntentsError(f'{self.source}: expected a JSON object with an "intents" list, got {_kind(document)}')
         if not entries:
@@ -263,32 +275,42 @@ class _Reader:
             )
         fields: dict[str, list] = {"tag": [], "patterns": [], "responses": []}
         extra = {}
-        for key, value in entry.items():
+        for key, value in _pairs(entry):
             canonical = CANONICAL_KEYS.get(key.casefold()) if isinstance(key, str) else None
             if canonical is None:
-                extra[key] = value
+                extra[key] = value  # a repeated extra key keeps its last value, as JSON readers do
                 continue
             if key != canonical:
                 self.spellings[f"{key} -> {canonical}"] += 1
             fields[canonical].append((key, value))
         tag = self._tag(fields["tag"], where)
-        where = f"{where} ('{tag}')"
-        self.first_place.setdefault(tag, where)
+        where = f"{where} ({tag!r})"
+        self.first_place.setdefault(tag, (index + 1, where))
         place = f"{self.source}: {where}"
-        patterns = self._texts(fields["patterns"], "patterns", place, tag)
-        patterns = self._clean_patterns(patterns, place, tag)
-        responses = self._texts(fields["responses"], "responses", place, tag)
+        repeated = [k for k, n in Counter(k for k, _ in _pairs(entry)).items() if n > 1]
+        if repeated:
+            named = ", ".join(f'"{k}"' for k in repeated)
+            self.add(
+                "repeated_key",
+                place,
+                f"key(s) {named} repeated: lists joined, other values the last one kept",
+                tag,
+                index + 1,
+            )
+        patterns = self._clean_patterns(self._texts(fields["patterns"], place, tag, index + 1), place, tag, index + 1)
+        responses = self._texts(fields["responses"], place, tag, index + 1)
         kept_responses = [r for r in responses if r.strip()]
-        if len(kept_responses) < len(responses):
-            self.add("blank_response", place, f"{len(responses) - len(kept_responses)} blank response(s) dropped", tag)
+        if kept_responses and len(kept_responses) < len(responses):
+            dropped = len(responses) - len(kept_responses)
+            self.add("blank_response", place, f"{dropped} blank response(s) dropped", tag, index + 1)
         return Intent(tag, tuple(patterns), tuple(kept_responses), extra)
 
     def _tag(self, values: list[tuple[str, Any]], where: str) -> str:
         if not values:
             raise IntentsError(f'{self.source}: {where}: missing "tag"')
         key, tag = values[0]
-        if len(values) > 1:
-            raise IntentsError(f"{self.source}: {where}: more than one tag key ({', '.join(k for k, _ in values)})")
+        if any(value != tag for _, value in values[1:]):
+            raise IntentsError(f"{self.source}: {where}: more than one tag ({', '.join(k for k, _ in values)})")
         if not isinstance(tag, str):
             raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got {_kind(tag)}')
         if not tag.strip():
@@ -300,50 +322,48 @@ class _Reader:
             )
         return tag
 
-    def _texts(self, values: list[tuple[str, Any]], name: str, place: str, tag: str) -> list[str]:
+    def _texts(self, values: list[tuple[str, Any]], place: str, tag: str, number: int) -> list[str]:
         """A list of NFC texts from every spelling of the key: a bare text is a list of one, numbers become text."""
         texts: list[str] = []
         for key, value in values:
             if isinstance(value, str):
-                self.add("text_for_list", place, f'"{key}" is a single text; read as a list of one', tag)
+                self.add("text_for_list", place, f'"{key}" is a single text; read as a list of one', tag, number)
                 value = [value]
+            elif _is_number(value):
+                self.add("not_text", place, f'"{key}" is the number {value!r}; read as a list of one text', tag, number)
+                value = [str(value)]
             elif not isinstance(value, list):
                 if value is not None:
-                    self.add("not_text", place, f'"{key}" is {_kind(value)}, not a list of texts; ignored', tag)
+                    self.add("not_text", place, f'"{key}" is {_kind(value)}, not a list of texts; ignored', tag, number)
                 continue
             for i, item in enumerate(value):
                 if isinstance(item, str):
                     if _SURROGATE.search(item):
-                        self.add(
-                            "broken_text", place, f"{key}[{i}] {item!a} has a lone surrogate escape; now U+FFFD", tag
-                        )
+                        message = f"{key}[{i}] {item!a} has a lone surrogate escape; now U+FFFD"
+                        self.add("broken_text", place, message, tag, number)
                         item = _SURROGATE.sub("\ufffd", item)
                     texts.append(unicodedata.normalize("NFC", item))
-                elif isinstance(item, int | float) and not isinstance(item, bool):
-                    self.add("not_text", place, f"{key}[{i}] is the number {item!r}; read as text", tag)
+                elif _is_number(item):
+                    self.add("not_text", place, f"{key}[{i}] is the number {item!r}; read as text", tag, number)
                     texts.append(str(item))
                 else:
-                    self.add("not_text", place, f"{key}[{i}] is {_kind(item)}, not text; dropped", tag)
-        if name == "responses" and not any(t.strip() for t in texts):
-            self.add("no_responses", place, "no responses; it answers with the fallback response", tag)
+                    self.add("not_text", place, f"{key}[{i}] is {_kind(item)}, not text; dropped", tag, number)
         return texts
 
-    def _clean_patterns(self, patterns: list[str], place: str, tag: str) -> list[str]:
+    def _clean_patterns(self, patterns: list[str], place: str, tag: str, number: int) -> list[str]:
         kept: dict[str, str] = {}  # normalized -> first spelling
         repeats = 0
         for i, pattern in enumerate(patterns):
             if not pattern.strip():
-                self.add("blank_pattern", place, f"patterns[{i}] is blank; dropped", tag)
+                self.add("blank_pattern", place, f"patterns[{i}] is blank; dropped", tag, number)
             elif not tokenize(pattern):
-                self.add("no_words", place, f"patterns[{i}] {pattern!r} has no words; dropped", tag)
+                self.add("no_words", place, f"patterns[{i}] {pattern!r} has no words; dropped", tag, number)
             elif (key := normalize_pattern(pattern)) in kept:
                 repeats += 1
             else:
                 kept[key] = pattern
         if repeats:
-            self.add("repeated_pattern", place, f"{repeats} repeated pattern(s) kept once", tag)
-        if not kept:
-            self.add("response_only", place, "no patterns; kept as a response-only intent (not trained)", tag)
+            self.add("repeated_pattern", place, f"{repeats} repeated pattern(s) kept once", tag, number)
         return list(kept.values())
 
     def key_spelling_finding(self) -> None:
@@ -363,9 +383,10 @@ def _merge_tags(intents: list[Intent], reader: _Reader) -> list[Intent]:
             continue
         reader.add(
             "duplicate_tag",
-            f"{reader.source}: intent #{i + 1} ('{intent.tag}')",
-            f"tag already defined by {reader.first_place[intent.tag]}; merged into it",
+            f"{reader.source}: intent #{i + 1} ({intent.tag!r})",
+            f"tag already defined by {reader.first_place[intent.tag][1]}; merged into it",
             intent.tag,
+            i + 1,
         )
         seen = {normalize_pattern(p) for p in first.patterns}
         extra_patterns = [p for p in intent.patterns if normalize_pattern(p) not in seen]
@@ -375,32 +396,75 @@ def _merge_tags(intents: list[Intent], reader: _Reader) -> list[Intent]:
             responses=tuple(dict.fromkeys(first.responses + intent.responses)),
             extra=intent.extra | first.extra,
         )
-    # A tag merged from a patterned and a pattern-less definition trains: drop the response-only finding for it.
-    # Likewise one merged from an empty and a full response list answers: drop its no-responses finding.
-    final = {intent.tag: intent for intent in merged.values()}
-    reader.findings = [
-        f
-        for f in reader.findings
-        if not (
-            (f.kind == "response_only" and final[f.tag].trainable)
-            or (f.kind == "no_responses" and final[f.tag].responses)
-        )
-    ]
     return list(merged.values())
 
 
-def _find_shared_patterns(intents: list[Intent], reader: _Reader) -> None:
-    owner: dict[str, str] = {}
+def _merged_findings(intents: list[Intent], place: Callable[[str], str], number: Callable[[str], int]) -> list[Finding]:
+    """What only the merged intents show: response-only and silent intents, patterns or tags that collide, few
+    patterns. Pure: the intents in, the findings out."""
+    findings = []
+
+    def add(kind: str, tag: str, message: str) -> None:
+        findings.append(Finding(kind, place(tag), message, tag, number(tag)))
+
+    owner: dict[str, str] = {}  # normalized pattern -> tag
+    words_owner: dict[tuple[str, ...], tuple[str, str]] = {}  # tokens -> (tag, pattern)
+    tag_forms: dict[str, str] = {}  # normalized tag -> first tag
     for intent in intents:
+        tag = intent.tag
+        if not intent.trainable:
+            add("response_only", tag, "no patterns; kept as a response-only intent (not trained)")
+        if not intent.responses:
+            add("no_responses", tag, "no responses; it answers with the fallback response")
+        similar = tag_forms.setdefault(normalize_pattern(tag), tag)
+        if similar != tag:
+            add("similar_tags", tag, f"tag differs from {similar!r} only in case, spacing or Unicode form")
         for pattern in intent.patterns:
-            other = owner.setdefault(normalize_pattern(pattern), intent.tag)
-            if other != intent.tag:
-                reader.add(
+            other = owner.setdefault(normalize_pattern(pattern), tag)
+            if other != tag:
+                add(
                     "shared_pattern",
-                    reader.place(intent.tag),
-                    f"pattern {pattern!r} is also a pattern of '{other}'; kept under both",
-                    intent.tag,
+                    tag,
+                    f"pattern {pattern!r} is also a pattern of {other!r}; kept under both",
                 )
+                continue
+            other_tag, other_pattern = words_owner.setdefault(tuple(tokenize(pattern)), (tag, pattern))
+            if other_tag != tag:
+                add(
+                    "same_words",
+                    tag,
+                    f"pattern {pattern!r} has the same words as {other_pattern!r} of {other_tag!r}",
+                )
+        if intent.trainable and len(intent.patterns) < FEW_PATTERNS:
+            add(
+                "few_patterns",
+                tag,
+                f"only {len(intent.patterns)} pattern(s); {FEW_PATTERNS} or more make it recognisable",
+            )
+    return findings
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    """json.loads' object hook: a plain dict, unless a key repeats; then a dict that also keeps every pair."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        obj = _RepeatedKeys(obj)
+        obj.pairs = pairs
+    return obj
+
+
+class _RepeatedKeys(dict):
+    """A JSON object whose keys repeat: the dict holds the last value of each, `pairs` every (key, value)."""
+
+    pairs: list[tuple[str, Any]]
+
+
+def _pairs(obj: dict) -> list[tuple[Any, Any]]:
+    return obj.pairs if isinstance(obj, _RepeatedKeys) else list(obj.items())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _kind(value: Any) -> str:

@@ -15,7 +15,7 @@ from training.options import DEFAULT_INTENTS
 
 
 @click.command()
-@click.argument("file", default=DEFAULT_INTENTS, type=click.Path(dir_okay=False))
+@click.argument("file", default=DEFAULT_INTENTS, type=click.Path())
 @click.option("--strict", is_flag=True, help="Fail (exit 1) when anything needed a repair; notes never fail.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of lines.")
 def validate(file: str, strict: bool, as_json: bool) -> None:
@@ -41,7 +41,7 @@ def validate(file: str, strict: bool, as_json: bool) -> None:
             "intents": len(intents.intents),
             "trainable_intents": len(intents.trainable),
             "response_only_intents": [intent.tag for intent in intents.response_only],
-            "patterns": sum(len(intent.patterns) for intent in intents.intents),
+            "patterns": intents.n_patterns,
             "counts": intents.finding_counts(),
             "findings": [f.to_dict() | {"repair": f.is_repair} for f in intents.findings],
         }
