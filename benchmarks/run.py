@@ -312,14 +312,14 @@ def plot_scaling(scaling: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    patterns = [s["patterns"] for s in scaling]
+    rows = [s["rows"] for s in scaling]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.plot(patterns, [s["train_seconds"] for s in scaling], "o-", color="tab:blue", label="training time (s)")
-    ax.set_xlabel("training patterns")
+    ax.plot(rows, [s["train_seconds"] for s in scaling], "o-", color="tab:blue", label="training time (s)")
+    ax.set_xlabel("rows of train.csv")
     ax.set_ylabel("training time (s)")
     ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
-    ax2.plot(patterns, [s["train_accuracy"] for s in scaling], "s--", color="tab:orange", label="test accuracy (%)")
+    ax2.plot(rows, [s["train_accuracy"] for s in scaling], "s--", color="tab:orange", label="test accuracy (%)")
     ax2.set_ylabel("test accuracy (%)")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], loc="lower right")
@@ -366,10 +366,10 @@ def print_table(results: dict) -> None:
     for key, value in results.items():
         if key != "scaling":
             print(f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |")
-    print("\n| patterns | train_seconds | train_accuracy | single_ms_median |\n|---|---|---|---|")
+    print("\n| rows | train_seconds | train_accuracy | single_ms_median |\n|---|---|---|---|")
     for row in results["scaling"]:
         print(
-            f"| {row['patterns']} | {row['train_seconds']:.2f} | {row['train_accuracy']:.2f} | "
+            f"| {row['rows']} | {row['train_seconds']:.2f} | {row['train_accuracy']:.2f} | "
             f"{row['single_ms_median']:.3f} |"
         )
 
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 row_seconds, _ = train_like_cli(write_intents(texts, labels, work / "part.json"), row_model)
             scaling.append(
                 {
-                    "patterns": len(texts),
+                    "rows": len(texts),  # rows of train.csv; loading keeps repeats (case and spacing aside) once
                     "train_seconds": row_seconds,
                     "train_accuracy": accuracy_of(row_model, test_texts, test_labels),
                     "single_ms_median": single_latency_ms(row_model, test_texts[:1000])[0],

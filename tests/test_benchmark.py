@@ -27,7 +27,7 @@ def test_quick_benchmark_writes_every_figure(banking77, tmp_path):
     assert set(figures) >= KEYS
     assert figures["http_errors"] == 0
     assert 50 < figures["train_accuracy"] <= 100 and 50 < figures["svc_accuracy"] <= 100
-    assert [row["patterns"] for row in figures["scaling"]] == sorted(row["patterns"] for row in figures["scaling"])
+    assert [row["rows"] for row in figures["scaling"]] == sorted(row["rows"] for row in figures["scaling"])
     assert len(figures["scaling"]) == 3
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| `http_errors` |" in result.stdout
