@@ -5,6 +5,7 @@ import unicodedata
 from collections import Counter
 
 import pytest
+from intents_files import write
 
 from training.intents import KINDS, IntentsError, load_intents, parse_intents, strict_error
 
@@ -21,16 +22,6 @@ def intent(tag, patterns=None, responses=("OK.",), **extra):
     if responses is not ...:
         doc["responses"] = list(responses) if isinstance(responses, list | tuple) else responses
     return doc | extra
-
-
-def write(tmp_path, content, name="intents.json"):
-    """Write a document (JSON-encoded), a str (as is, UTF-8) or bytes (as is); return the path."""
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
-    return path
 
 
 def load(tmp_path, document):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from intents_files import write
 
 from training.cli import main
 from training.intents import load_intents
@@ -35,15 +36,6 @@ def intent(tag, patterns=None, responses=("OK.",)):
     if patterns is not ...:
         doc["patterns"] = patterns
     return doc
-
-
-def write(tmp_path, content, name="intents.json"):
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
-    return path
 
 
 def validate(runner, *args):
