@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.files import atomic_write
+from training.files import atomic_write, read_user_file
 from training.intents import IntentsError, normalize_pattern, parse_intents
 from training.text import tokenize
 
@@ -60,14 +60,7 @@ class ImportResult:
 def read_rows(path: str | Path, text_column: str, label_column: str) -> list[Row]:
     """Every non-blank row's text and label, as written (a missing field reads as ""); checks only the columns."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CsvImportError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise CsvImportError(f"{path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise CsvImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raw = read_user_file(path, CsvImportError)
     bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # spreadsheets often write one
     try:
         content = raw[bom:].decode("utf-8")

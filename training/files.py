@@ -1,7 +1,8 @@
-"""Atomic file writes: a temporary file in the same folder, fsynced, renamed over the target only when complete.
+"""Reading the user's files with one-line errors, and atomic writes.
 
-A crash, a kill or a full disk therefore never leaves a damaged or half-written file where a good one was. Temporary
-files carry the writer's pid, so the next write removes those whose writer died.
+Writes go to a temporary file in the same folder, fsynced, renamed over the target only when complete: a crash, a
+kill or a full disk therefore never leaves a damaged or half-written file where a good one was. Temporary files carry
+the writer's pid, so the next write removes those whose writer died.
 """
 
 from __future__ import annotations
@@ -15,6 +16,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 FILE_MODE = 0o644  # mkstemp creates 0600 files, and the rename would keep that
+
+
+def read_user_file(path: Path, error: type[Exception]) -> bytes:
+    """The bytes of a file the user named; a missing, folder or unreadable path raises `error` with one line."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def temp_prefix(path: Path) -> str:

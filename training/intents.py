@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from training.files import read_user_file
 from training.text import tokenize
 
 # A JSON "\\ud800" escape without its pair decodes to a lone surrogate, which no UTF-8 output can hold
@@ -181,14 +182,7 @@ def normalize_pattern(text: str) -> str:
 def load_intents(path: str | Path) -> IntentsFile:
     """Read `path` (UTF-8, with or without a byte-order mark), repair what has one meaning, raise IntentsError else."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise IntentsError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise IntentsError(f"{path}: is a folder, not a file") from None
-    except OSError as exc:
-        raise IntentsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    raw = read_user_file(path, IntentsError)
     try:
         # "-sig": a leading byte-order mark is skipped; the hook keeps keys that repeat, which a dict would drop
         document = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=_json_object)
