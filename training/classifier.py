@@ -113,8 +113,7 @@ class IntentClassifier:
 
     def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], torch.Tensor]:
         """Each message's feature ids, and the calibrated probabilities of the whole batch."""
-        analyze, index, bigrams = self.analyze, self.index, self.bigrams
-        ids = [text.encode(m, index, bigrams, analyze) for m in messages]
+        ids = list(map(self.encode, messages))
         with torch.inference_mode():
             return ids, self._probabilities(*Bags.from_lists(ids).all())
 

@@ -90,12 +90,17 @@ class _StemCache(dict):
 _STEM_FUNCTIONS: dict[str, Callable[[str], str]] = {}
 
 
-def stemmer_name(name: Any) -> str:
-    """The canonical name of a stemmer setting; raise StemmerError for one this version does not have."""
-    name = _LEGACY_STEMMER_NAMES.get(name, name) if isinstance(name, str) else name
-    if name not in STEMMERS:
-        raise StemmerError(f"unknown stemmer {name!r} (known: {', '.join(STEMMERS)})")
+def _canonical(name: Any, legacy: dict[str, str], known: Iterable[str], what: str) -> str:
+    """A recorded or typed setting's current name; StemmerError for one this version does not have."""
+    name = legacy.get(name, name) if isinstance(name, str) else name
+    if name not in known:
+        raise StemmerError(f"unknown {what} {name!r} (known: {', '.join(known)})")
     return name
+
+
+def stemmer_name(name: Any) -> str:
+    """The canonical name of a stemmer setting (format-1 checkpoints recorded nltk's class name)."""
+    return _canonical(name, _LEGACY_STEMMER_NAMES, STEMMERS, "stemmer")
 
 
 def get_stemmer(name: str = DEFAULT_STEMMER) -> Callable[[str], str]:
@@ -132,11 +137,8 @@ _ANALYZERS: dict[tuple[str, str], Words] = {}
 
 
 def tokenizer_name(name: Any) -> str:
-    """The canonical name of a recorded tokenizer; raise StemmerError for one this version does not have."""
-    name = _LEGACY_TOKENIZER_NAMES.get(name, name) if isinstance(name, str) else name
-    if name not in _TOKENIZERS:
-        raise StemmerError(f"unknown tokenizer {name!r}")
-    return name
+    """The canonical name of a recorded tokenizer (format-1 checkpoints recorded a description)."""
+    return _canonical(name, _LEGACY_TOKENIZER_NAMES, _TOKENIZERS, "tokenizer")
 
 
 def analyzer(stemmer: str = DEFAULT_STEMMER, tokenizer: str = TOKENIZER) -> Words:

@@ -31,9 +31,10 @@ def existing_checkpoint(model_path: Path) -> dict | None:
 
 
 def stemmer_of(checkpoint: dict | None) -> str | None:
+    """The stemmer a loaded checkpoint was trained with (`load_checkpoint` checked that it has features)."""
     try:
         return stemmer_name(checkpoint["features"].get("stemmer")) if checkpoint else None
-    except (StemmerError, AttributeError):
+    except StemmerError:
         return None
 
 
@@ -48,8 +49,9 @@ def retrain_reason(checkpoint: dict | None, intents_sha256: str, stemmer: str | 
         return f"it was made by an older version (checkpoint format {checkpoint.get('format_version')})"
     if checkpoint.get("intents_sha256") != intents_sha256:
         return "the intents file has changed since it was trained"
-    if stemmer is not None and stemmer_of(checkpoint) != stemmer:
-        return f"it was trained with the {stemmer_of(checkpoint)} stemmer, not {stemmer}"
+    made_with = stemmer_of(checkpoint)
+    if stemmer is not None and made_with != stemmer:
+        return f"it was trained with the {made_with} stemmer, not {stemmer}"
     return None
 
 
