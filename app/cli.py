@@ -33,15 +33,16 @@ __all__ = ["main"]
 def serve(model: str, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the chat page and the JSON API on gunicorn until Ctrl-C or SIGTERM.
 
-    The checkpoint is checked before the port is opened: a bad one stops here with one line and exit code 1.
+    The checkpoint and the port are checked before gunicorn starts: a bad checkpoint or a port in use stops here with
+    one line and exit code 1.
     Settings come from CHATBOT_* environment variables (admin token, CORS origins, rate limit, limits).
     """
-    from app.server import run_server
+    from app.server import ListenError, run_server
     from training.checkpoint import CheckpointError
 
     try:
         run_server(model, host=host, port=port, workers=workers, threads=threads)
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, ListenError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -21,6 +21,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# The health check must answer a monitor however busy its address is; reload throttles wrong tokens itself.
+UNLIMITED_ENDPOINTS = frozenset({"api.health", "admin.reload_model"})
 CORS_ALLOW_HEADERS = "Content-Type, Authorization"
 CORS_MAX_AGE = "600"
 
@@ -39,6 +41,8 @@ def start_request() -> None:
     g.started = time.perf_counter()
     limiter: RateLimiter | None = current_app.extensions["rate_limiter"]
     if limiter is None or request.method == "OPTIONS" or not request.path.startswith("/api/"):
+        return
+    if request.endpoint in UNLIMITED_ENDPOINTS:
         return
     wait = limiter.retry_after(request.remote_addr or "unknown")
     if wait is not None:

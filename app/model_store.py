@@ -7,18 +7,30 @@ mtime: about a microsecond) with the file it loaded before each answer, and load
 files that loaded once ever sit at `current.pt`, so a corrupt MODEL_PATH fails the reload request and nothing else;
 a worker that gunicorn restarts later loads the accepted model, not whatever MODEL_PATH holds by then.
 
+Reloads take turns, across workers too, through a lock file in the shared folder: of two overlapping reloads the one
+that answers last is the one that published last, and it copied MODEL_PATH last. Without the lock, a slow reload
+started first could publish after a later one had already answered 200, and the older file would win.
+
 Without a shared folder (the test client, a single process) a reload loads MODEL_PATH and swaps the model in place.
 Either way a request takes the current classifier once and keeps it: a swap never disturbs a request in flight.
+
+The folder is removed when `chatbot serve` stops. A server killed outright cannot do that, so the folder's name
+carries its owner's pid and the next `chatbot serve` removes folders whose owner is no longer running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +38,10 @@ from typing import Any
 
 from training.checkpoint import CheckpointError
 from training.classifier import IntentClassifier
+from training.files import NotAFileError, read_regular_file
 
 CURRENT = "current.pt"
+SHARED_PREFIX = "chatbot-serve-"
 WARM_UP_MESSAGE = "hello"
 log = logging.getLogger(__name__)
 
@@ -63,10 +77,12 @@ def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentC
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:
-            shutil.copyfile(model_path, tmp)
+        try:  # never a plain copy: a device such as /dev/zero would be copied until the disk is full
+            tmp.write_bytes(read_regular_file(model_path))
         except FileNotFoundError:
             raise CheckpointError(f"model not found: {model_path} (run `chatbot train` first)") from None
+        except NotAFileError as exc:
+            raise CheckpointError(f"{model_path} is {exc.kind}, not a checkpoint file") from None
         except OSError as exc:
             raise CheckpointError(f"cannot read {model_path}: {exc.strerror or exc}") from None
         try:
@@ -82,14 +98,65 @@ def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentC
 
 
 def create_shared_dir(model_path: str | Path) -> Path:
-    """A fresh folder holding an accepted copy of `model_path`: what `chatbot serve` gives its workers."""
-    shared_dir = Path(tempfile.mkdtemp(prefix="chatbot-serve-"))
+    """A fresh folder holding an accepted copy of `model_path`: what `chatbot serve` gives its workers.
+
+    Its name carries this process's pid, so that a later server can tell it was left behind (see remove_stale_...).
+    """
+    shared_dir = Path(tempfile.mkdtemp(prefix=f"{SHARED_PREFIX}{os.getpid()}-"))
     try:
         accept_checkpoint(model_path, shared_dir)
     except BaseException:
         shutil.rmtree(shared_dir, ignore_errors=True)
         raise
+    remove_stale_shared_dirs(shared_dir.parent, keep=shared_dir)
     return shared_dir
+
+
+def remove_stale_shared_dirs(parent: Path, keep: Path) -> list[Path]:
+    """Remove the shared folders in `parent` of servers that were killed: their owner's pid is no longer running."""
+    removed = []
+    for folder in parent.glob(f"{SHARED_PREFIX}*-*"):
+        owner = re.fullmatch(rf"{SHARED_PREFIX}(\d+)-[^-]+", folder.name)
+        if folder == keep or owner is None or pid_running(int(owner.group(1))) or not is_own_folder(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d shared model folder(s) left by killed servers", len(removed))
+    return removed
+
+
+def is_own_folder(path: Path) -> bool:
+    """A real folder (not a link) of this user: nothing else in the shared temp folder is ever removed."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+
+
+def pid_running(pid: int) -> bool:
+    """Whether `pid` runs, this process aside (an earlier owner of our own pid is gone; a reused pid keeps a folder)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+@contextlib.contextmanager
+def reload_turn(shared_dir: Path) -> Iterator[None]:
+    """Hold the lock on `shared_dir` itself: reloads in every worker process take turns, and no file is added."""
+    fd = os.open(shared_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+        yield
+    finally:
+        os.close(fd)
 
 
 class ModelStore:
@@ -137,8 +204,12 @@ class ModelStore:
             log.info("pid %d: now answering with the model reloaded by another worker", os.getpid())
 
     def reload(self) -> IntentClassifier:
-        """Load MODEL_PATH again and answer with it; on CheckpointError the previous model keeps answering."""
-        with self._lock:
+        """Load MODEL_PATH again and answer with it; on CheckpointError the previous model keeps answering.
+
+        Overlapping reloads take turns, so the last to answer published last, from MODEL_PATH as it was by then.
+        """
+        turn = reload_turn(self.shared_dir) if self.shared_dir is not None else contextlib.nullcontext()
+        with turn, self._lock:
             if self.shared_dir is None:
                 classifier, stamp = load_warm(self.model_path), None
             else:

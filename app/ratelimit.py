@@ -24,7 +24,13 @@ class RateLimiter:
 
     def retry_after(self, key: str, now: float | None = None) -> float | None:
         """Take one request for `key`: None when allowed, else the seconds until one more is."""
-        now = time.monotonic() if now is None else now
+        return self._take(key, time.monotonic() if now is None else now, take=True)
+
+    def wait_time(self, key: str, now: float | None = None) -> float | None:
+        """What `retry_after` would answer, taking nothing: for limits that count only failures, known afterwards."""
+        return self._take(key, time.monotonic() if now is None else now, take=False)
+
+    def _take(self, key: str, now: float, take: bool) -> float | None:
         rate = self.limit / self.period
         with self._lock:
             tokens, last = self._buckets.get(key, (float(self.limit), now))
@@ -32,6 +38,8 @@ class RateLimiter:
             if tokens < 1:
                 self._buckets[key] = (tokens, now)
                 return (1 - tokens) / rate
+            if not take:
+                return None
             self._buckets[key] = (tokens - 1, now)
             if len(self._buckets) > MAX_CLIENTS and now >= self._next_sweep:
                 self._forget_idle(now)

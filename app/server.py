@@ -7,14 +7,20 @@ gunicorn's `gthread` workers, several threads each, without keep-alive (measurem
   connections (a load tester, a proxy's pool) was often pinned to one worker, at a third of the throughput. Closing
   after each answer lets the kernel spread every request over the workers. A proxy in front can keep clients' alive.
 
+The workers are gunicorn's gthread with deadlines on reading requests and JSON protocol errors (app/worker.py): slow
+clients wait in a worker's poller, not in its threads.
+
 The master process checks the checkpoint once and keeps an accepted copy in a private folder that the workers load
-and watch (see app/model_store.py); each worker then builds its own app, so no loaded model crosses a fork.
+and watch (see app/model_store.py); each worker then builds its own app, so no loaded model crosses a fork. The master
+binds the port itself before gunicorn starts, so that a port in use is one line and exit code 1, not five retries.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,16 +28,25 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from app.worker import ReadLimits
+
 DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
+
+
+class ListenError(Exception):
+    """The address cannot be listened on: in use, not this machine's, or a privileged port."""
 
 
 class GunicornServer(BaseApplication):
     """gunicorn configured from a dict, serving the WSGI app that `factory` builds in each worker."""
 
-    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    def __init__(
+        self, factory: Callable[[], Any], options: dict[str, Any], read_limits: ReadLimits | None = None
+    ) -> None:
         self.factory = factory
         self.options = options
+        self.read_limits = read_limits or ReadLimits()  # read by the workers (app/worker.py)
         super().__init__()
 
     def load_config(self) -> None:
@@ -42,12 +57,13 @@ class GunicornServer(BaseApplication):
         return self.factory()
 
 
-def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
+def gunicorn_options(bind: str, workers: int, threads: int) -> dict[str, Any]:
+    """`bind` is what gunicorn listens on: "host:port", or "fd://N" for a socket already bound (see bind_listener)."""
     return {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread",
+        "worker_class": "app.worker.JsonThreadWorker",
         "keepalive": 0,  # see the module docstring
         "timeout": 30,
         "graceful_timeout": 10,
@@ -58,6 +74,21 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
         "control_socket_disable": True,  # gunicorn >= 25 would otherwise open one socket per user, shared by servers
         "when_ready": announce,
     }
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port as gunicorn would bind it; ListenError says in one line why it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: a port in TIME_WAIT is free
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        reason = "the port is in use (choose another with --port)" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ListenError(f"cannot listen on {where}: {reason or exc}") from None
+    return listener
 
 
 def announce(arbiter: Any) -> None:
@@ -85,23 +116,26 @@ def run_server(
 ) -> None:
     """Serve until SIGINT or SIGTERM.
 
-    Raises CheckpointError (bad model) or ValueError (bad CHATBOT_* setting) before binding the port.
+    Raises CheckpointError (bad model), ValueError (bad CHATBOT_* setting) or ListenError (port in use), all before
+    gunicorn starts.
     """
     import torch
 
     from app.model_store import create_shared_dir
-    from app.settings import settings_from_env
+    from app.settings import DEFAULTS, settings_from_env
 
     # One torch thread, set before the first tensor operation: a worker forked from a master whose OpenMP pool ran
     # with more threads hangs in its first parallel copy (libgomp is not fork-safe). One thread per worker is also
     # the fastest setting on a small machine (NOTES).
     torch.set_num_threads(1)
-    settings_from_env(os.environ)
+    settings = DEFAULTS | settings_from_env(os.environ)
+    read_limits = ReadLimits(settings["READ_TIMEOUT"], settings["MAX_CONTENT_LENGTH"])
     shared_dir = create_shared_dir(model)
     overrides = {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
     master = os.getpid()
     try:
-        GunicornServer(lambda: worker_app(overrides), gunicorn_options(host, port, workers, threads)).run()
+        bind = f"fd://{bind_listener(host, port).detach()}"  # gunicorn takes the descriptor over
+        GunicornServer(lambda: worker_app(overrides), gunicorn_options(bind, workers, threads), read_limits).run()
     finally:
         if os.getpid() == master:  # worker processes leave through here too, by sys.exit in gunicorn's fork
             shutil.rmtree(shared_dir, ignore_errors=True)

@@ -6,6 +6,7 @@ Read once by the application factory, never at import time, and checked there, s
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGE_CHARS": 1_000,
     "MAX_BATCH": 1_000,
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    "READ_TIMEOUT": 10.0,  # seconds `chatbot serve` waits for a request's head, then as long again for its body
     "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
 }
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -51,6 +53,8 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     ):
         if environ.get(variable):
             settings[key] = _positive_int(environ[variable], variable)
+    if environ.get("CHATBOT_READ_TIMEOUT"):
+        settings["READ_TIMEOUT"] = _positive_seconds(environ["CHATBOT_READ_TIMEOUT"], "CHATBOT_READ_TIMEOUT")
     if environ.get("CHATBOT_LOG_LEVEL"):
         level = environ["CHATBOT_LOG_LEVEL"].upper()
         if level not in LOG_LEVELS:
@@ -84,3 +88,13 @@ def _positive_int(value: str, name: str) -> int:
     if number < 1:
         raise ValueError(f"{name} must be a positive whole number, not {value!r}")
     return number
+
+
+def _positive_seconds(value: str, name: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds

@@ -69,3 +69,14 @@ def test_a_worker_keeps_answering_when_the_accepted_file_cannot_be_loaded(model_
     assert store.classifier() is model
     shutil.rmtree(shared_dir)  # the server is shutting down
     assert store.classifier() is model
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "folder"])
+def test_a_reload_from_a_device_or_folder_is_refused_unread(model_copy, shared_dir, special, tmp_path):
+    """A plain copy of /dev/zero would never end (and fill the disk); the path is refused before anything is read."""
+    path = Path(special) if special.startswith("/") else tmp_path
+    store = ModelStore(path, shared_dir)
+    kind = "a device" if special.startswith("/") else "a folder"
+    with pytest.raises(CheckpointError, match=f"{path} is {kind}, not a checkpoint file"):
+        store.reload()
+    assert (shared_dir / CURRENT).read_bytes() == model_copy.read_bytes()
