@@ -63,8 +63,33 @@ def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(m
     small = tmp_path / "small.json"
     intents = [{"tag": t, "patterns": [f"hi {t}", f"hello {t}", f"hey {t}"], "responses": ["x"]} for t in "ab"]
     small.write_text(json.dumps({"intents": intents}))
-    done = subprocess.run([CHATBOT, "train", "--intents", str(small), "--model", str(model_copy)], timeout=120)
-    assert done.returncode == 0
+    done = subprocess.run(
+        [CHATBOT, "train", "--intents", str(small), "--model", str(model_copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Removed 1 temporary file(s) left by a training killed while saving: {leftover.name}\n" in done.stderr
+    assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]
+
+
+def test_sigterm_mid_training_says_so_and_keeps_previous_checkpoint(model_copy, tmp_path):
+    """What a service manager or `kill` sends: one line, the shell's exit status for it, nothing left behind."""
+    before = model_copy.read_bytes()
+    process = start_training(big_intents(tmp_path / "big.json"), model_copy)
+    seen = []
+    deadline = time.monotonic() + 120
+    for line in process.stdout:
+        seen.append(line)
+        if "epoch   1/" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    assert any("epoch   1/" in line for line in seen), seen
+    assert process.returncode == 128 + signal.SIGTERM
+    assert rest.endswith(f"Error: stopped by SIGTERM; {model_copy} was not changed\n")
+    assert model_copy.read_bytes() == before
     assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]
 
 
@@ -98,8 +123,10 @@ def test_full_disk_during_save_is_a_clear_error_and_keeps_old_checkpoint(model_c
     script = f"trap '' XFSZ; ulimit -f 8; exec {CHATBOT} train --intents {small} --model {model_copy}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert f"Error: cannot write {model_copy}" in result.stderr
-    assert f"{model_copy} was not changed" in result.stderr
+    assert result.stderr.endswith(
+        f"Error: cannot write {model_copy}: the file would exceed the file-size limit (ulimit -f); "
+        f"{model_copy} was not changed\n"
+    )
     assert "Traceback" not in result.stderr + result.stdout
     assert model_copy.read_bytes() == before
     assert sorted(p.name for p in model_copy.parent.iterdir()) == ["chatbot.pt"]

@@ -7,12 +7,15 @@ The same files at the `load_checkpoint` and `chatbot predict` level: tests/test_
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import urllib.parse
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 import torch
 
-from training.checkpoint import FORMAT_VERSION, load_checkpoint
+from training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hostile-checkpoint-reload-token"
@@ -74,6 +77,36 @@ def no_responses(good: Path, target: Path, marker: Path) -> None:
     torch.save(checkpoint, target)
 
 
+def same_shaped_splice(source: Path, target: Path) -> str:
+    """`source` with the bytes of its largest tensor taken from a same-shaped model (the weights halved): every part
+    is where the archive says, only its CRC-32 no longer matches. Returns the spliced part's name."""
+    donor_path = target.with_name("donor.pt")
+    donor = load_checkpoint(source)
+    donor["state_dict"] = {k: v / 2 for k, v in donor["state_dict"].items()}
+    save_checkpoint(donor, donor_path)
+    data, donor_data = bytearray(source.read_bytes()), donor_path.read_bytes()
+    donor_path.unlink()
+    name, (begin, size) = max(part_bodies(data).items(), key=lambda item: item[1][1])
+    donor_begin, donor_size = part_bodies(donor_data)[name]
+    assert donor_size == size
+    data[begin : begin + size] = donor_data[donor_begin : donor_begin + size]
+    target.write_bytes(data)
+    return name
+
+
+def part_bodies(data: bytes) -> dict[str, tuple[int, int]]:
+    """Each archive part (without the archive's own folder name): where its bytes start, and how many there are."""
+    bodies = {}
+    for part in zipfile.ZipFile(io.BytesIO(data)).infolist():
+        name_length, extra_length = struct.unpack("<HH", data[part.header_offset + 26 : part.header_offset + 30])
+        bodies[part.filename.split("/", 1)[1]] = (part.header_offset + 30 + name_length + extra_length, part.file_size)
+    return bodies
+
+
+def spliced(good: Path, target: Path, marker: Path) -> None:
+    same_shaped_splice(good, target)
+
+
 UNREADABLE = "not a readable chatbot checkpoint ("
 # name: (how to make the file, the reason after "<path>: " in the one-line error; a prefix when it ends with "(")
 HOSTILE = {
@@ -87,6 +120,7 @@ HOSTILE = {
     "code-in-torch-file": (code_in_torch_file, UNREADABLE),
     "code-in-plain-pickle": (code_in_plain_pickle, UNREADABLE),
     "no-responses": (no_responses, "damaged checkpoint"),
+    "spliced": (spliced, "damaged checkpoint ("),
 }
 
 
@@ -148,6 +182,18 @@ def test_serve_refuses_a_hostile_checkpoint_at_startup_with_one_line(refused, ho
     assert len(lines) == 1 and lines[0].startswith("Error: "), outcome.stderr
     assert_reason(lines[0].removeprefix("Error: "), path, HOSTILE[name][1])
     assert not (hostile_dir / f"ran-code-{name}").exists()
+
+
+def test_a_checkpoint_spliced_from_two_same_shaped_models_is_refused(trained_model, tmp_path):
+    path = tmp_path / "spliced.pt"
+    part = same_shaped_splice(trained_model, path)
+    torch.load(path, weights_only=True)  # what torch alone accepts
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert str(refused.value) == (
+        f"{path}: damaged checkpoint (part 'archive/{part}' does not match its CRC-32: the file was changed "
+        "while it was read, or mixed from two files)"
+    )
 
 
 # --- reload while serving --------------------------------------------------------------------------------------------

@@ -517,6 +517,11 @@ def test_every_finding_kind_is_documented_and_only_few_patterns_is_a_note():
         "similar_tags",
         "same_words",
         "few_patterns",
+        "out_of_scope",
+        "long_pattern",
+        "long_tag",
+        "many_intents",
+        "many_patterns",
     }
 
 

@@ -95,3 +95,28 @@ def test_command_line_choices_are_exactly_the_stemmers():
     """training.options writes the list out so `chatbot --help` need not import nltk: it must not drift."""
     assert options.STEMMERS == text.STEMMERS
     assert options.DEFAULT_STEMMER == text.DEFAULT_STEMMER
+
+
+def test_invisible_characters_alone_are_no_words():
+    """The zero-width joiner, a variation selector and the Hangul filler count as word characters in Unicode's `\\w`:
+    alone they must not make a word that a pattern and an invisible message could share."""
+    for invisible in ["\u200d", "\u200c\u200d", "\ufe0f", "\u3164", "\u200b", "\u034f", "\u00ad"]:
+        assert text.tokenize(invisible) == []
+        assert text.tokenize(f"{invisible} {invisible}") == []
+
+
+def test_invisible_characters_at_the_edges_of_a_word_are_not_part_of_it():
+    assert text.tokenize("hello\u200d") == text.tokenize("\u200dhello") == ["hello"]
+    assert text.tokenize("\u200dhi\u200c there\ufe0f") == ["hi", "there"]
+    assert text.stems("greeting\u200d friends") == text.stems("greeting friends")
+
+
+def test_joiners_inside_a_word_stay_part_of_its_spelling():
+    """Persian writes the zero-width non-joiner inside words; Indic scripts use the joiner there."""
+    assert text.tokenize("می\u200cخواهم") == ["می\u200cخواهم"]
+    assert text.tokenize("क्\u200dष") == ["क्\u200dष"]
+
+
+def test_without_invisible_removes_only_default_ignorable_characters():
+    assert text.without_invisible("greet\u200bing\u200d\u2066") == "greeting"
+    assert text.without_invisible("café ভালো") == "café ভালো"

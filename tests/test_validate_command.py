@@ -340,3 +340,31 @@ def test_a_lone_surrogate_escape_in_a_pattern_or_response_is_replaced_and_report
     intents = load_intents(path)
     assert intents.intents[0].patterns == ("hi \ufffdthere", "x y")
     assert intents.intents[0].responses == ("r\ufffd",)
+
+
+# --- sizes no real bot has -------------------------------------------------------------------------------------------
+
+
+def test_a_long_pattern_is_a_note_with_the_limit_and_passes_strict(runner, tmp_path):
+    path = write(tmp_path, [intent("greet", ["hi", "hello", "a" * 1_200]), intent("bye")])
+    result = validate(runner, "--strict", path)
+    assert result.exit_code == 0, result.output
+    assert lines(result)[1:] == [
+        f"note: {place(path, 1, 'greet')}: patterns[2] has 1,200 characters, more than 1,000  [long_pattern]",
+        "0 repair(s), 1 note(s): the file trains.",
+    ]
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["lines", "json"])
+def test_a_pattern_over_the_limit_is_refused_with_the_limit(runner, tmp_path, as_json):
+    path = write(tmp_path, [intent("greet", ["hi", "x" * 20_000]), intent("bye")])
+    result = validate(runner, *(["--json"] if as_json else []), path)
+    assert result.exit_code == 1
+    error = (
+        f"{place(path, 1, 'greet')}: patterns[1] has 20,000 characters; the limit is 10,000 "
+        "(a pattern is a message someone might send; training time grows with its length)"
+    )
+    if as_json:
+        assert json.loads(result.stdout)["error"] == error
+    else:
+        assert result.output == f"Error: {error}\n"

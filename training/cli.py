@@ -49,13 +49,30 @@ def load_classifier(model: str):
 @stemmer_option(keep_existing=True)
 @click.option("--strict", is_flag=True, help="Refuse a file that needs any repair (see `chatbot validate`).")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Replace whatever file or symbolic link is at --model, even one that is not a chatbot checkpoint.",
+)
+@click.option(
     "--if-needed",
     is_flag=True,
     help="Skip training when the checkpoint was made by this version from exactly this intents.json (the same "
     "bytes) and, if --stemmer is given, with that stemmer.",
 )
 def train(
-    intents_path, model_path, epochs, batch_size, lr, seed, val_fraction, members, plot, stemmer, strict, if_needed
+    intents_path,
+    model_path,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    val_fraction,
+    members,
+    plot,
+    stemmer,
+    strict,
+    force,
+    if_needed,
 ) -> None:
     """Train on intents.json and write one self-contained checkpoint.
 
@@ -79,6 +96,7 @@ def train(
         if_needed=if_needed,
         stemmer=stemmer,
         strict=strict,
+        force=force,
     )
 
 
@@ -108,6 +126,36 @@ def _line_batches(stream, size: int):
         yield batch
 
 
+# Characters a terminal acts on instead of showing: C0 and C1 controls (escape sequences can recolour, move the
+# cursor, clear the screen, set the window title) and the bidirectional overrides and isolates that reorder a line.
+# Newline and tab stay: an answer may have several lines.
+_TERMINAL_CONTROLS = (
+    range(0x00, 0x09),
+    range(0x0B, 0x20),
+    range(0x7F, 0xA0),
+    range(0x202A, 0x202F),
+    range(0x2066, 0x206A),
+)
+_ESCAPED_CONTROLS = {c: chr(c).encode("unicode_escape").decode("ascii") for span in _TERMINAL_CONTROLS for c in span}
+
+
+def shown(text: str) -> str:
+    """`text` as a terminal may print it: an intents file's tags and responses are data, never terminal commands."""
+    return text.translate(_ESCAPED_CONTROLS)
+
+
+def enable_line_editing(stdin) -> bool:
+    """Arrow keys, history and Ctrl-R for `input()`: importing readline gives them, where Python has it (not on
+    Windows) and the input is a terminal (elsewhere some readline builds write a terminal set-up code on import)."""
+    if not stdin.isatty():
+        return False
+    try:
+        import readline  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @main.command()
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Checkpoint to answer from.")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Fallback below this confidence  [default: stored].")
@@ -115,6 +163,7 @@ def _line_batches(stream, size: int):
 def chat(model: str, threshold: float | None, verbose: bool) -> None:
     """Talk to the bot in the terminal; `quit`, Ctrl-D or Ctrl-C ends the conversation."""
     classifier = load_classifier(model)
+    enable_line_editing(sys.stdin)
     click.echo(f"Chatbot ready ({len(classifier.tags)} intents). Type 'quit' to leave.")
     while True:
         try:
@@ -127,10 +176,10 @@ def chat(model: str, threshold: float | None, verbose: bool) -> None:
         if not message.strip():
             continue
         answer = classifier.predict(message, threshold=threshold)
-        click.echo(f"bot> {answer.response}")
+        click.echo(f"bot> {shown(answer.response)}")
         if verbose:
             note = " (fallback)" if answer.fallback else ""
-            click.echo(f"     [{answer.intent} {answer.confidence:.2f}{note}]")
+            click.echo(f"     [{shown(answer.intent)} {answer.confidence:.2f}{note}]")
     click.echo("Bye!")
 
 

@@ -82,7 +82,10 @@ def cross_validate(
     always_train = [i for i, label in enumerate(labels) if counts[label] < folds]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     results = []
-    scored_labels = [labels[i] for i in scored]
+    # integer strata in sorted-tag order: the same folds as the tags themselves, without numpy's (patterns x longest
+    # tag) array of characters
+    rank = {label: i for i, label in enumerate(sorted(set(labels)))}
+    scored_labels = [rank[labels[i]] for i in scored]
     for k, (train_part, test_part) in enumerate(splitter.split(np.zeros(len(scored)), scored_labels), start=1):
         train_rows = sorted([scored[i] for i in train_part] + always_train)
         test_rows = [scored[i] for i in test_part]

@@ -19,12 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from training.files import read_user_file
-from training.text import tokenize
+from training.text import tokenize, without_invisible
 
 # A JSON "\\ud800" escape without its pair decodes to a lone surrogate, which no UTF-8 output can hold
 _SURROGATE = re.compile("[\ud800-\udfff]")
 FEW_PATTERNS = 3  # below this an intent trains, with a note: it will be recognised poorly
 SHOWN_NAMES = 3  # a grouped line names this many intents, then says how many more
+# Sizes no real bot reaches (BANKING77: 77 intents, 10,003 patterns of at most 433 characters, tags of at most 48),
+# as (noted above, refused above). Past the second figure training takes hours or tens of GB: its time grows with
+# the length of a pattern and with the square of the number of intents.
+PATTERN_CHARS = (1_000, 10_000)  # the first: the longest message `chatbot serve` answers by default
+PATTERNS = (100_000, 1_000_000)
+INTENTS = (1_000, 10_000)  # intents with patterns: the network's classes
+TAG_CHARS = (100, 1_000)  # a tag is a name, sent with every answer
+# The tag whose patterns are messages the bot should not answer: they train a class whose answer is the fallback
+OUT_OF_SCOPE_TAG = "out_of_scope"
 # key, case-folded -> the key it means
 CANONICAL_KEYS = {
     "tag": "tag",
@@ -44,7 +53,7 @@ KINDS = {
     "duplicate_tag": "tags defined more than once, merged into one intent each",
     "response_only": "intents without patterns, kept as response-only (not trained, not recognised)",
     "blank_pattern": "blank patterns, dropped",
-    "no_words": "patterns with no words (only punctuation or symbols), dropped",
+    "no_words": "patterns with no words (only punctuation, symbols or invisible characters), dropped",
     "repeated_pattern": "patterns repeated within an intent, kept once",
     "shared_pattern": "patterns under two tags, kept under both",
     "no_responses": "intents without responses, answering with the fallback response",
@@ -52,8 +61,27 @@ KINDS = {
     "similar_tags": "tags that differ only in case, spacing or Unicode form, kept as separate intents",
     "same_words": "patterns under two tags with the same words (the network cannot tell them apart)",
     "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (more are recognised better)",
+    "out_of_scope": f"the '{OUT_OF_SCOPE_TAG}' intent: its patterns teach what not to answer (the fallback answers)",
+    "long_pattern": f"patterns longer than {PATTERN_CHARS[0]:,} characters (they slow training; "
+    f"refused above {PATTERN_CHARS[1]:,})",
+    "long_tag": f"tags longer than {TAG_CHARS[0]:,} characters (sent with every answer; "
+    f"refused above {TAG_CHARS[1]:,})",
+    "many_intents": f"more than {INTENTS[0]:,} intents with patterns (training time grows with the square of their "
+    f"number; refused above {INTENTS[1]:,})",
+    "many_patterns": f"more than {PATTERNS[0]:,} patterns (training time and memory grow with their number; "
+    f"refused above {PATTERNS[1]:,})",
 }
-NOTES = {"similar_tags", "same_words", "few_patterns"}  # advice: never a refusal, even under --strict
+# advice: never a refusal, even under --strict
+NOTES = {
+    "similar_tags",
+    "same_words",
+    "few_patterns",
+    "out_of_scope",
+    "long_pattern",
+    "long_tag",
+    "many_intents",
+    "many_patterns",
+}
 
 
 class IntentsError(ValueError):
@@ -202,6 +230,7 @@ def parse_intents(document: Any, source: str = "intents.json", sha256: str = "")
     intents = _merge_tags([reader.intent(entry, i) for i, entry in enumerate(entries)], reader)
     reader.key_spelling_finding()
     reader.findings += _merged_findings(intents, reader.place, reader.number)
+    reader.findings += _size_findings(intents, source)
     trainable = [intent for intent in intents if intent.trainable]
     if len(trainable) < 2:
         which = f"only one intent ({trainable[0].tag!r}) has" if trainable else "no intent has"
@@ -307,8 +336,13 @@ class _Reader:
             raise IntentsError(f"{self.source}: {where}: more than one tag ({', '.join(k for k, _ in values)})")
         if not isinstance(tag, str):
             raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got {_kind(tag)}')
-        if not tag.strip():
+        if not without_invisible(tag).strip():
             raise IntentsError(f'{self.source}: {where}: "{key}" must be a non-empty string, got a blank one')
+        if len(tag) > TAG_CHARS[1]:
+            raise IntentsError(
+                f'{self.source}: {where}: "{key}" has {len(tag):,} characters; the limit is {TAG_CHARS[1]:,} '
+                "(a tag is a name, sent with every answer)"
+            )
         if _SURROGATE.search(tag):
             raise IntentsError(
                 f'{self.source}: {where}: "{key}" {tag!a} holds half of a UTF-16 pair (a lone \\uD8xx-\\uDFxx '
@@ -348,6 +382,11 @@ class _Reader:
         kept: dict[str, str] = {}  # normalized -> first spelling
         repeats = 0
         for i, pattern in enumerate(patterns):
+            if len(pattern) > PATTERN_CHARS[1]:
+                raise IntentsError(
+                    f"{place}: patterns[{i}] has {len(pattern):,} characters; the limit is {PATTERN_CHARS[1]:,} "
+                    "(a pattern is a message someone might send; training time grows with its length)"
+                )
             if not pattern.strip():
                 self.add("blank_pattern", place, f"patterns[{i}] is blank; dropped", tag, number)
             elif not tokenize(pattern):
@@ -356,6 +395,9 @@ class _Reader:
                 repeats += 1
             else:
                 kept[key] = pattern
+                if len(pattern) > PATTERN_CHARS[0]:
+                    message = f"patterns[{i}] has {len(pattern):,} characters, more than {PATTERN_CHARS[0]:,}"
+                    self.add("long_pattern", place, message, tag, number)
         if repeats:
             self.add("repeated_pattern", place, f"{repeats} repeated pattern(s) kept once", tag, number)
         return list(kept.values())
@@ -408,11 +450,16 @@ def _merged_findings(intents: list[Intent], place: Callable[[str], str], number:
         tag = intent.tag
         if not intent.trainable:
             add("response_only", tag, "no patterns; kept as a response-only intent (not trained)")
-        if not intent.responses:
+        if tag == OUT_OF_SCOPE_TAG and intent.trainable:
+            answer = "its own responses" if intent.responses else "the fallback response"
+            add("out_of_scope", tag, f"{len(intent.patterns)} out-of-scope example(s): messages like them get {answer}")
+        elif not intent.responses:
             add("no_responses", tag, "no responses; it answers with the fallback response")
-        similar = tag_forms.setdefault(normalize_pattern(tag), tag)
+        similar = tag_forms.setdefault(normalize_pattern(without_invisible(tag)), tag)
         if similar != tag:
             add("similar_tags", tag, f"tag differs from {similar!r} only in case, spacing or Unicode form")
+        if len(tag) > TAG_CHARS[0]:
+            add("long_tag", tag, f"tag has {len(tag):,} characters, more than {TAG_CHARS[0]:,}")
         for pattern in intent.patterns:
             other = owner.setdefault(normalize_pattern(pattern), tag)
             if other != tag:
@@ -435,6 +482,24 @@ def _merged_findings(intents: list[Intent], place: Callable[[str], str], number:
                 tag,
                 f"only {len(intent.patterns)} pattern(s); {FEW_PATTERNS} or more make it recognisable",
             )
+    return findings
+
+
+def _size_findings(intents: list[Intent], source: str) -> list[Finding]:
+    """Notes on a file larger than any real bot's, and IntentsError where training it would be hopeless."""
+    trainable = sum(1 for intent in intents if intent.trainable)
+    patterns = sum(len(intent.patterns) for intent in intents)
+    findings = []
+    for kind, count, what, (note_above, refuse_above), cost in (
+        ("many_intents", trainable, "intents with patterns", INTENTS, "time grows with the square of their number"),
+        ("many_patterns", patterns, "patterns", PATTERNS, "it would take hours and tens of GB"),
+    ):
+        if count > refuse_above:
+            raise IntentsError(
+                f"{source}: {count:,} {what}; the limit is {refuse_above:,} (no real bot has as many; training {cost})"
+            )
+        if count > note_above:
+            findings.append(Finding(kind, source, f"{count:,} {what}, more than {note_above:,}"))
     return findings
 
 

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from training.bags import Bags
 from training.model import IntentNet
 from training.optim import Adam
-from training.runtime import pick_device
+from training.runtime import pick_device, use_training_threads
 
 
 class TrainingError(RuntimeError):
@@ -46,6 +46,16 @@ class EpochStats:
     val_accuracy: float | None = None
     seconds: float = 0.0
     total: int = 0  # the epoch budget this epoch is part of
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far an epoch has got: reported after every batch, so that a long epoch is not a silent one."""
+
+    epoch: int
+    epochs: int  # the epoch budget
+    batch: int
+    batches: int  # in this epoch
 
 
 @dataclass
@@ -82,12 +92,17 @@ def train_epoch(
     batch_size: int,
     label_smoothing: float,
     generator: torch.Generator,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> float:
-    """One pass over the data in shuffled batches; returns the mean training loss per example."""
+    """One pass over the data in shuffled batches; returns the mean training loss per example.
+
+    `on_batch(done, batches)` is called after each batch.
+    """
     model.train()
     order = torch.randperm(len(y), generator=generator, device=y.device)
     running_loss = 0.0
-    for start in range(0, len(y), batch_size):
+    batches = math.ceil(len(y) / batch_size)
+    for done, start in enumerate(range(0, len(y), batch_size), start=1):
         rows = order[start : start + batch_size]
         ids, offsets = bags.select(rows)
         logits = model(ids, offsets)  # (members, batch, intents)
@@ -97,6 +112,8 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         running_loss += loss.item() * len(rows)
+        if on_batch is not None:
+            on_batch(done, batches)
     return running_loss / len(y)
 
 
@@ -124,12 +141,14 @@ def fit(
     validation: tuple[Bags, torch.Tensor] | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
     stop_early: bool = True,
+    on_batch: Callable[[BatchProgress], None] | None = None,
 ) -> History:
     """Train for up to `epochs`; with a validation set, stop after `patience` epochs without a better validation
     loss and restore the best weights. Validation loss, not accuracy: on a few dozen held-out messages accuracy
     plateaus on noise long before the network has learned what it can. With `stop_early` off the validation set is
-    only reported on, and all `epochs` run."""
+    only reported on, and all `epochs` run. `on_epoch` hears of every finished epoch, `on_batch` of every batch."""
     device = pick_device()
+    use_training_threads()
     model.to(device)
     bags, y = bags.to(device), y.to(device)
     if validation is not None:
@@ -141,7 +160,8 @@ def fit(
     best_loss, best_state = math.inf, None
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        train_loss = train_epoch(model, optimizer, bags, y, batch_size, config.label_smoothing, generator)
+        report = None if on_batch is None else _batch_reporter(on_batch, epoch, epochs)
+        train_loss = train_epoch(model, optimizer, bags, y, batch_size, config.label_smoothing, generator, report)
         if not math.isfinite(train_loss):
             raise TrainingError(f"training diverged at epoch {epoch} (loss {train_loss}); try a lower --lr")
         stats = EpochStats(epoch, train_loss, total=epochs)
@@ -162,3 +182,7 @@ def fit(
         model.load_state_dict(best_state)
     model.cpu()  # checkpoints and the classifier live on the CPU: a bag-of-words forward is too small for a GPU
     return history
+
+
+def _batch_reporter(on_batch: Callable[[BatchProgress], None], epoch: int, epochs: int) -> Callable[[int, int], None]:
+    return lambda done, batches: on_batch(BatchProgress(epoch, epochs, done, batches))

@@ -45,8 +45,12 @@ PorterStemmer, SnowballStemmer = _import_stemmers()
 # Words are runs of word characters and combining marks. The standard library's `\w` leaves out combining marks,
 # which splits Bengali "ভালো" into "ভ", "ল" and Hindi "नमस्ते" into "नमस", "त"; the `regex` module knows Unicode
 # properties. ASCII text, most messages, takes the standard library's pattern: the same tokens, 1.7 times faster.
+# A word neither starts nor ends with an invisible (default-ignorable) character: the zero-width joiner, variation
+# selectors and the Hangul filler count as word characters, so a message of nothing but them, or "hello" with a
+# trailing joiner, would otherwise be a word of its own. Inside a word they stay (Persian and Indic spelling use them).
 _ASCII_WORD = re.compile(r"\w+")
-_WORD = regex.compile(r"[\w\p{M}]+")
+_WORD = regex.compile(r"[[\w\p{M}]--\p{DI}](?:[\w\p{M}]*[[\w\p{M}]--\p{DI}])?", regex.V1)
+_INVISIBLE = regex.compile(r"\p{DI}+")
 BIGRAM_JOINER = " "
 
 DEFAULT_STEMMER = "porter"
@@ -121,6 +125,12 @@ def tokenize(text: str) -> list[str]:
     if text.isascii():
         return _ASCII_WORD.findall(text.lower())
     return _WORD.findall(unicodedata.normalize("NFC", text.lower()))
+
+
+def without_invisible(text: str) -> str:
+    """`text` without its default-ignorable characters (zero-width spaces and joiners, soft hyphens, bidi controls):
+    the form in which two names that look the same compare equal."""
+    return text if text.isascii() else _INVISIBLE.sub("", text)
 
 
 def _format_1_tokenize(text: str) -> list[str]:
