@@ -7,10 +7,11 @@ not refit, so its 10 % validation split stays unseen by the final weights), rebu
 choose every rule's threshold on it, never on the test set. A rule is a score per message, higher = surer; the bot
 falls back below the threshold, and always on a message with no known feature (as the product does).
 
-Rules: the pipeline's top probability; the margin top1 - top2; the top probability after temperature scaling (T
-fitted on the validation split by log-loss); the negative entropy. Each threshold keeps 90 / 95 / 98 % of the right
-validation answers (`training.fallback.choose_threshold`). The AUROC of right vs wrong answers on test measures how
-well each score ranks, whatever the threshold.
+Rules: the pipeline's, the top probability times the share of the message's words the model knows (both after the
+pipeline's own temperature); the top probability alone; the margin top1 - top2; the top probability after a second
+temperature (T fitted on the validation split by log-loss); the negative entropy. Each threshold keeps 90 / 95 / 98 %
+of the right validation answers (`training.fallback.choose_threshold`). The AUROC of right vs wrong answers on test
+measures how well each score ranks, whatever the threshold.
 """
 
 from __future__ import annotations
@@ -34,16 +35,18 @@ from training.pipeline import split_examples, train_model  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "banking77"
 KEEPS = (0.90, 0.95, 0.98)
+PIPELINE = "top probability x known-word share (pipeline)"
 TEMPERATURES = np.exp(np.linspace(np.log(0.2), np.log(5.0), 161))
 
 
-def scores(probs: np.ndarray, temperature: float) -> dict[str, np.ndarray]:
-    """Each rule's confidence score per message, from (messages, intents) probabilities."""
+def scores(probs: np.ndarray, temperature: float, shares: np.ndarray) -> dict[str, np.ndarray]:
+    """Each rule's confidence score per message, from (messages, intents) probabilities and known-word shares."""
     top2 = np.sort(probs, axis=1)[:, -2:]
     scaled = softmax(np.log(np.clip(probs, 1e-12, None)) / temperature)
     entropy = -(probs * np.log(np.clip(probs, 1e-12, None))).sum(axis=1)
     return {
-        "top probability (pipeline)": top2[:, 1],
+        PIPELINE: top2[:, 1] * shares,
+        "top probability": top2[:, 1],
         "margin top1 - top2": top2[:, 1] - top2[:, 0],
         "top probability after temperature": scaled.max(axis=1),
         "negative entropy": -entropy,
@@ -99,18 +102,20 @@ def run_seed(train_csv: Path, test_texts: list[str], test_labels: list[str], see
 
     def predict(messages: list[str], gold: list[str]):
         probs = classifier.probabilities(messages).numpy().astype(np.float64)
-        known = np.array([bool(classifier.encode(m)) for m in messages])
+        encoded = [classifier.encoder(m) for m in messages]
+        known = np.array([bool(ids) for ids, _ in encoded])
+        shares = np.array([share for _, share in encoded])
         right = probs.argmax(axis=1) == np.array([tag_index[g] for g in gold])
-        return probs, known, right
+        return probs, known, right, shares
 
-    val_probs, _, val_right = predict(val_texts, val_labels)
-    test_probs, test_known, test_right = predict(test_texts, test_labels)
+    val_probs, _, val_right, val_shares = predict(val_texts, val_labels)
+    test_probs, test_known, test_right, test_shares = predict(test_texts, test_labels)
     stored = classifier.threshold
-    check = choose_threshold(val_probs.max(axis=1), val_right)
+    check = choose_threshold(val_probs.max(axis=1) * val_shares, val_right)
     assert abs(check - stored) < 1e-6, f"rebuilt validation split differs: threshold {check} != stored {stored}"
     temperature = fit_temperature(val_probs, np.array([tag_index[g] for g in val_labels]))
-    val_scores, test_scores = scores(val_probs, temperature), scores(test_probs, temperature)
-    pipeline = "top probability (pipeline)"
+    val_scores, test_scores = scores(val_probs, temperature, val_shares), scores(test_probs, temperature, test_shares)
+    pipeline = PIPELINE
     pipeline_lost = {  # right test answers the pipeline's rule loses, per keep: the cost the others are held to
         keep: int(
             (test_right & (test_scores[pipeline] < choose_threshold(val_scores[pipeline], val_right, keep))).sum()
@@ -141,7 +146,7 @@ def run_seed(train_csv: Path, test_texts: list[str], test_labels: list[str], see
                     "caught_at_pipeline_cost": caught_at_cost(right_scores, wrong_scores, pipeline_lost[keep]),
                     "no_known_feature": int((~test_known).sum()),
                     "val_wrong": int((~val_right).sum()),
-                    "ece_raw": calibration_error(test_scores[pipeline], test_right),
+                    "ece_raw": calibration_error(test_scores["top probability"], test_right),
                     "ece_temperature": calibration_error(test_scores["top probability after temperature"], test_right),
                     "seconds": result.seconds,
                 }

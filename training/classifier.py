@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from training import text
 from training.bags import Bags
 from training.checkpoint import CheckpointError, load_checkpoint
 from training.fallback import calibrate
+from training.featurize import FeatureSet
 from training.model import IntentNet, ModelConfig
 
 TOP_K = 3
@@ -55,9 +55,8 @@ class IntentClassifier:
             # of a second copy. (Building on the "meta" device would skip the random init, but imports 800 modules.)
             self.model.load_state_dict(checkpoint["state_dict"], assign=True)
             self.vocabulary: list[str] = _strings(checkpoint["features"]["vocabulary"], "vocabulary", allow_empty=True)
-            self.bigrams = bool(checkpoint["features"]["bigrams"])
-            self.stemmer = text.stemmer_name(checkpoint["features"].get("stemmer"))
-            self.analyze = text.analyzer(self.stemmer, checkpoint["features"].get("tokenizer"))
+            self.feature_set = FeatureSet.from_checkpoint(checkpoint["features"])
+            self.stemmer = self.feature_set.stemmer
             self.tags: list[str] = _strings(checkpoint["tags"], "tags")
             self.fallback_responses = _strings(checkpoint["fallback"]["responses"], "fallback responses")
             # an intent written without responses is recognised, and answers with the fallback response
@@ -69,6 +68,10 @@ class IntentClassifier:
             self.response_only = _response_only_tags(checkpoint.get("intents", []))
             self.threshold = float(checkpoint["fallback"]["threshold"])
             self.temperature = float(checkpoint["fallback"].get("temperature", 1.0))
+            # format 3: the confidence is weighed by the share of known words; older checkpoints answer as they did
+            self.scale_by_known_words = checkpoint["fallback"].get("scale_by_known_words") is True
+            out_of_scope = checkpoint["fallback"].get("out_of_scope_tag")
+            self.out_of_scope = self.tags.index(out_of_scope) if out_of_scope in self.tags else -1
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
         if len(self.vocabulary) != self.model.config.n_features or len(self.tags) != self.model.config.n_intents:
@@ -78,7 +81,7 @@ class IntentClassifier:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise CheckpointError(f"{source}: damaged checkpoint (weights that are not finite numbers)")
         self.model.eval()
-        self.index = text.index_vocabulary(self.vocabulary)
+        self.encoder = self.feature_set.encoder(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
         self.source = source
         self._random = random.Random(seed)
@@ -89,49 +92,62 @@ class IntentClassifier:
         return cls(load_checkpoint(path), source=str(path), seed=seed)
 
     def encode(self, message: str) -> list[int]:
-        """The message's feature ids, read with this checkpoint's tokenizer and stemmer; empty when none is known."""
-        return text.encode(message, self.index, self.bigrams, self.analyze)
+        """The message's feature ids, read as the checkpoint's patterns were; empty when none is known."""
+        return self.encoder(message)[0]
 
     def predict(self, message: str, threshold: float | None = None) -> Prediction:
         """Answer one message."""
-        ids = self.encode(message)
+        ids, share = self.encoder(message)
         with torch.inference_mode():
             probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
-        return self._answers([message], probs, [ids], threshold)[0]
+        return self._answers([message], probs, [ids], [share], threshold)[0]
 
     def predict_batch(self, messages: Sequence[str], threshold: float | None = None) -> list[Prediction]:
         """Answer many messages in one forward pass; the same answers as `predict` one by one."""
         if not messages:
             return []
         with _collector_paused():
-            ids, probs = self._forward(messages)
-            return self._answers(messages, probs, ids, threshold)
+            ids, shares, probs = self._forward(messages)
+            return self._answers(messages, probs, ids, shares, threshold)
 
     def probabilities(self, messages: Sequence[str]) -> torch.Tensor:
-        """(messages, intents) calibrated probabilities, columns in the order of `tags`."""
-        return self._forward(messages)[1]
+        """(messages, intents) calibrated probabilities, columns in the order of `tags` (not weighed by known
+        words: the share of known words scales every intent's alike)."""
+        return self._forward(messages)[2]
 
-    def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], torch.Tensor]:
-        """Each message's feature ids, and the calibrated probabilities of the whole batch."""
-        ids = list(map(self.encode, messages))
+    def _forward(self, messages: Sequence[str]) -> tuple[list[list[int]], list[float], torch.Tensor]:
+        """Each message's feature ids and known-word share, and the calibrated probabilities of the whole batch."""
+        ids, shares = zip(*map(self.encoder, messages)) if messages else ((), ())
         with torch.inference_mode():
-            return ids, self._probabilities(*Bags.from_lists(ids).all())
+            return list(ids), list(shares), self._probabilities(*Bags.from_lists(ids).all())
 
     def _probabilities(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         return calibrate(self.model.probabilities(ids, offsets), self.temperature)
 
     def _answers(
-        self, messages: Sequence[str], probs: torch.Tensor, ids: Sequence[list[int]], threshold: float | None
+        self,
+        messages: Sequence[str],
+        probs: torch.Tensor,
+        ids: Sequence[list[int]],
+        shares: Sequence[float],
+        threshold: float | None,
     ) -> list[Prediction]:
-        """Predictions from (messages, intents) probabilities; a message with no known feature always falls back."""
+        """Predictions from (messages, intents) probabilities. A message falls back when its confidence is below the
+        threshold, when it has no known feature, and when its top intent is the out-of-scope one (whose own
+        responses, if it has any, are the answer)."""
         limit = self.threshold if threshold is None else threshold
         top = torch.topk(probs, min(TOP_K, len(self.tags)), dim=1)
         tags, responses, fallbacks, draw = self.tags, self.responses, self.fallback_responses, self._random.random
+        scale, out_of_scope = self.scale_by_known_words, self.out_of_scope
         answers = []
-        for message, known, values, indices in zip(messages, ids, top.values.tolist(), top.indices.tolist()):
+        for message, known, share, values, indices in zip(
+            messages, ids, shares, top.values.tolist(), top.indices.tolist()
+        ):
+            if scale:
+                values = [v * share for v in values]
             intent, confidence = tags[indices[0]], values[0]
-            fallback = not known or not confidence >= limit  # "not >=": a NaN confidence falls back too
-            pool = fallbacks if fallback else responses[intent]
+            fallback = not known or not confidence >= limit or indices[0] == out_of_scope  # NaN falls back too
+            pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]
             alternatives = list(zip(map(tags.__getitem__, indices), values))
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
             answers.append(
