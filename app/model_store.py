@@ -36,9 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import CheckpointError
+from training.checkpoint import CheckpointError, read_checkpoint_bytes
 from training.classifier import IntentClassifier
-from training.files import NotAFileError, read_regular_file
 
 CURRENT = "current.pt"
 SHARED_PREFIX = "chatbot-serve-"
@@ -77,14 +76,11 @@ def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentC
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        try:  # never a plain copy: a device such as /dev/zero would be copied until the disk is full
-            tmp.write_bytes(read_regular_file(model_path))
-        except FileNotFoundError:
-            raise CheckpointError(f"model not found: {model_path} (run `chatbot train` first)") from None
-        except NotAFileError as exc:
-            raise CheckpointError(f"{model_path} is {exc.kind}, not a checkpoint file") from None
+        data = read_checkpoint_bytes(model_path)  # not a plain copy: /dev/zero would be copied until the disk is full
+        try:
+            tmp.write_bytes(data)
         except OSError as exc:
-            raise CheckpointError(f"cannot read {model_path}: {exc.strerror or exc}") from None
+            raise CheckpointError(f"cannot copy {model_path} to {shared_dir}: {exc.strerror or exc}") from None
         try:
             classifier = load_warm(tmp)
         except CheckpointError as exc:  # name the user's file, not our copy of it

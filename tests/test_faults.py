@@ -29,6 +29,17 @@ def big_intents(path: Path, intents: int = 60, per_intent: int = 200, seed: int 
     return path
 
 
+def read_until(process: subprocess.Popen, marker: str, seconds: float = 120) -> list[str]:
+    """The training's output lines up to the first holding `marker` (or all it printed within `seconds`)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line or time.monotonic() > deadline:
+            break
+    return seen
+
+
 def start_training(intents: Path, model: Path, output=subprocess.PIPE) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
@@ -44,12 +55,7 @@ def test_sigkill_mid_training_keeps_previous_checkpoint_and_next_run_cleans_up(m
     before = model_copy.read_bytes()
     intents = big_intents(tmp_path / "big.json")
     process = start_training(intents, model_copy)
-    seen = []
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        seen.append(line)
-        if "epoch   2/" in line or time.monotonic() > deadline:
-            break
+    seen = read_until(process, "epoch   2/")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     process.stdout.close()
@@ -78,12 +84,7 @@ def test_sigterm_mid_training_says_so_and_keeps_previous_checkpoint(model_copy, 
     """What a service manager or `kill` sends: one line, the shell's exit status for it, nothing left behind."""
     before = model_copy.read_bytes()
     process = start_training(big_intents(tmp_path / "big.json"), model_copy)
-    seen = []
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        seen.append(line)
-        if "epoch   1/" in line or time.monotonic() > deadline:
-            break
+    seen = read_until(process, "epoch   1/")
     process.send_signal(signal.SIGTERM)
     rest, _ = process.communicate(timeout=60)
     assert any("epoch   1/" in line for line in seen), seen

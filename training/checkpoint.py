@@ -85,7 +85,7 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint; raise CheckpointError with one clear line for every way it can be wrong."""
     path = Path(path)
-    data = _read(path)
+    data = read_checkpoint_bytes(path)
     if problem := archive_problem(data):
         raise CheckpointError(f"{path}: {problem}")
     try:
@@ -103,7 +103,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return check_checkpoint(checkpoint, path)
 
 
-def _read(path: Path) -> bytes:
+def read_checkpoint_bytes(path: Path) -> bytes:
+    """The bytes of a checkpoint file, or a one-line CheckpointError; a device, FIFO or folder is refused unread."""
     try:
         return read_regular_file(path)
     except FileNotFoundError:
