@@ -101,10 +101,10 @@ def create_shared_dir(model_path: str | Path) -> Path:
     shared_dir = Path(tempfile.mkdtemp(prefix=f"{SHARED_PREFIX}{os.getpid()}-"))
     try:
         accept_checkpoint(model_path, shared_dir)
+        remove_stale_shared_dirs(shared_dir.parent, keep=shared_dir)
     except BaseException:
         shutil.rmtree(shared_dir, ignore_errors=True)
         raise
-    remove_stale_shared_dirs(shared_dir.parent, keep=shared_dir)
     return shared_dir
 
 
@@ -113,7 +113,7 @@ def remove_stale_shared_dirs(parent: Path, keep: Path) -> list[Path]:
     removed = []
     for folder in parent.glob(f"{SHARED_PREFIX}*-*"):
         owner = re.fullmatch(rf"{SHARED_PREFIX}(\d+)-[^-]+", folder.name)
-        if folder == keep or owner is None or pid_running(int(owner.group(1))) or not is_own_folder(folder):
+        if folder == keep or owner is None or not is_own_folder(folder) or pid_running(int(owner.group(1))):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
@@ -137,7 +137,7 @@ def pid_running(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: beyond any pid (a name anyone could have made)
         return False
     except PermissionError:
         return True  # someone else's process

@@ -4,7 +4,8 @@ gunicorn's gthread worker hands every accepted connection to one of its few thre
 until the request has arrived: a handful of clients trickling their heads or bodies hold every thread and nobody else
 is answered. This worker reads without blocking instead and gives a connection to a thread only once its whole request
 is there (app/framing.py); until then it waits in the worker's poller, costing no thread, and is answered 408 when its
-head takes longer than READ_TIMEOUT after the connection, or its body longer than READ_TIMEOUT after the head. What a
+head takes longer than READ_TIMEOUT after a thread first looked at the connection (at once, unless every thread is busy
+answering), or its body longer than READ_TIMEOUT after the head. What a
 thread still reads itself (requests the framing leaves to the parser) is read under the same deadline.
 
 After its answer a connection is closed without blocking either: gunicorn lingers until the client closes, on the
@@ -186,7 +187,7 @@ class JsonThreadWorker(ThreadWorker):
             if not data:  # the client closed its side: answer what it sent if that is whole
                 return True if buffer.data and buffer.ready() else None
             buffer.add(data)
-            if len(data) < RECV_SIZE:
+            if len(data) < RECV_SIZE or buffer.ready():  # ready() is also true once oversized: memory stays bounded
                 break
         if buffer.ready():
             return True

@@ -400,7 +400,8 @@ def test_only_this_users_folders_of_dead_servers_are_removed(trained_model, tmp_
     stale = tmp_path / f"chatbot-serve-{finished.pid}-abc123de"
     running = tmp_path / "chatbot-serve-1-fgh456ij"  # pid 1 always runs
     older = tmp_path / "chatbot-serve-klm789no"  # no pid in the name: not ours to judge
-    for folder in (stale, running, older):
+    huge = tmp_path / f"chatbot-serve-{2**64}-pqr012st"  # beyond any pid: os.kill raised OverflowError
+    for folder in (stale, running, older, huge):
         folder.mkdir()
         shutil.copy(trained_model, folder / "current.pt")
     link = tmp_path / f"chatbot-serve-{finished.pid}-linkedxx"

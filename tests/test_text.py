@@ -120,3 +120,11 @@ def test_joiners_inside_a_word_stay_part_of_its_spelling():
 def test_without_invisible_removes_only_default_ignorable_characters():
     assert text.without_invisible("greet\u200bing\u200d\u2066") == "greeting"
     assert text.without_invisible("café ভালো") == "café ভালো"
+
+
+def test_format_2_checkpoints_keep_the_tokenizer_their_vocabulary_was_built_with():
+    """Format 2 recorded "unicode-words", whose words could end in an invisible character: a model trained on
+    "thanks ❤️" learned the feature "\ufe0f" and must still find it; new checkpoints record the newer tokenizer."""
+    assert text.analyzer("none", "unicode-words")("thanks ❤️") == ["thanks", "\ufe0f"]
+    assert text.analyzer("none", text.TOKENIZER)("thanks ❤️") == ["thanks"]
+    assert text.TOKENIZER != "unicode-words"

@@ -15,7 +15,7 @@ import torch
 
 from training.bags import Bags
 from training.checkpoint import CheckpointError, load_checkpoint
-from training.fallback import calibrate
+from training.fallback import calibrate, scaled_confidence
 from training.featurize import FeatureSet
 from training.model import IntentNet, ModelConfig
 
@@ -144,7 +144,7 @@ class IntentClassifier:
             messages, ids, shares, top.values.tolist(), top.indices.tolist()
         ):
             if scale:
-                values = [v * share for v in values]
+                values = [scaled_confidence(v, share) for v in values]
             intent, confidence = tags[indices[0]], values[0]
             fallback = not known or not confidence >= limit or indices[0] == out_of_scope  # NaN falls back too
             pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]

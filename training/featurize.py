@@ -11,7 +11,7 @@ used is probably about something else, and the fallback uses that (training/fall
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise, repeat
 from typing import Any
@@ -114,6 +114,3 @@ class Encoder:
                 ids.update(w[2])
         ids.discard(-1)
         return list(ids), (len(words) - stem_ids.count(-1)) / len(words)
-
-    def ids(self, messages: Iterable[str]) -> list[list[int]]:
-        return [self(m)[0] for m in messages]

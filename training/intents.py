@@ -32,7 +32,8 @@ PATTERN_CHARS = (1_000, 10_000)  # the first: the longest message `chatbot serve
 PATTERNS = (100_000, 1_000_000)
 INTENTS = (1_000, 10_000)  # intents with patterns: the network's classes
 TAG_CHARS = (100, 1_000)  # a tag is a name, sent with every answer
-# The tag whose patterns are messages the bot should not answer: they train a class whose answer is the fallback
+# The tag whose patterns are messages the bot should not answer: they train a class that always falls back, with its
+# own responses if it has any, else the fallback responses
 OUT_OF_SCOPE_TAG = "out_of_scope"
 # key, case-folded -> the key it means
 CANONICAL_KEYS = {
@@ -61,7 +62,7 @@ KINDS = {
     "similar_tags": "tags that differ only in case, spacing or Unicode form, kept as separate intents",
     "same_words": "patterns under two tags with the same words (the network cannot tell them apart)",
     "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (more are recognised better)",
-    "out_of_scope": f"the '{OUT_OF_SCOPE_TAG}' intent: its patterns teach what not to answer (the fallback answers)",
+    "out_of_scope": f"the '{OUT_OF_SCOPE_TAG}' intent: its patterns teach what not to answer (it falls back)",
     "long_pattern": f"patterns longer than {PATTERN_CHARS[0]:,} characters (they slow training; "
     f"refused above {PATTERN_CHARS[1]:,})",
     "long_tag": f"tags longer than {TAG_CHARS[0]:,} characters (sent with every answer; "

@@ -50,6 +50,7 @@ PorterStemmer, SnowballStemmer = _import_stemmers()
 # trailing joiner, would otherwise be a word of its own. Inside a word they stay (Persian and Indic spelling use them).
 _ASCII_WORD = re.compile(r"\w+")
 _WORD = regex.compile(r"[[\w\p{M}]--\p{DI}](?:[\w\p{M}]*[[\w\p{M}]--\p{DI}])?", regex.V1)
+_FORMAT_2_WORD = regex.compile(r"[\w\p{M}]+")  # format-2 checkpoints' words: invisible edges included
 _INVISIBLE = regex.compile(r"\p{DI}+")
 BIGRAM_JOINER = " "
 
@@ -138,8 +139,17 @@ def _format_1_tokenize(text: str) -> list[str]:
     return _ASCII_WORD.findall(text.lower())
 
 
-TOKENIZER = "unicode-words"  # what checkpoints record: runs of word characters and combining marks, NFC, lower-cased
-_TOKENIZERS = {TOKENIZER: tokenize, "format-1-words": _format_1_tokenize}
+def _format_2_tokenize(text: str) -> list[str]:
+    """The tokenizer of format-2 checkpoints, whose words could start or end with an invisible character (a model
+    that learned "thanks ❤️" has the feature "\ufe0f", which the current tokenizer never produces)."""
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    return _FORMAT_2_WORD.findall(unicodedata.normalize("NFC", text.lower()))
+
+
+# What checkpoints record: runs of word characters and combining marks with no invisible edges, NFC, lower-cased.
+TOKENIZER = "unicode-words-2"
+_TOKENIZERS = {TOKENIZER: tokenize, "unicode-words": _format_2_tokenize, "format-1-words": _format_1_tokenize}
 _LEGACY_TOKENIZER_NAMES = {r"regular expression \w+ (nltk RegexpTokenizer's rule), lower-cased": "format-1-words"}
 
 Words = Callable[[str], list[str]]  # text -> its stemmed words
@@ -193,9 +203,9 @@ def index_vocabulary(vocabulary: Sequence[str]) -> dict[str, int]:
 def encode(text: str, index: Mapping[str, int], bigrams: bool = True, analyze: Words = stems) -> list[int]:
     """Unique column ids of the known features in `text`, in no particular order; unknown features are ignored.
 
-    This costs time proportional to the message, not to the vocabulary: one dict lookup per feature. It is
-    `ids_of(features(text))` without the feature list or the sort, because it runs on every request (the sort alone
-    was a tenth of a batch's time, and a bag's sum does not depend on the order).
+    Stems and stem pairs only: what `bag_of_words` shows. Requests go through `training.featurize.Encoder`, which also
+    knows a checkpoint's character n-grams and caches each word. It is `ids_of(features(text))` without the feature
+    list or the sort (a bag's sum does not depend on the order).
     """
     words = analyze(text)
     get = index.get
