@@ -62,10 +62,11 @@ class FeatureSet:
 
     def features(self, message: str) -> list[str]:
         """Every feature of `message`, repeats included: what the vocabulary is built from."""
-        stems = text.analyzer(self.stemmer, self.tokenizer)(message)
+        tokens = text.analyzer("none", self.tokenizer)(message)
+        stems = list(map(text.get_stemmer(self.stemmer), tokens))  # what analyzer(stemmer) gives, tokenized once
         found = text.features(message, self.bigrams, lambda _: stems)
         if self.subwords:
-            for token in text.analyzer("none", self.tokenizer)(message):
+            for token in tokens:
                 found += char_grams(token, self.subwords)
         return found
 

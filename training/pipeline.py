@@ -28,7 +28,7 @@ from training.fallback import (
     fit_temperature,
     scaled_confidence,
 )
-from training.featurize import SUBWORD_SIZE, SUBWORDS_BELOW, FeatureSet
+from training.featurize import SUBWORD_SIZE, SUBWORDS_BELOW, Encoder, FeatureSet
 from training.intents import OUT_OF_SCOPE_TAG, IntentsFile
 from training.loop import BatchProgress, EpochStats, History, TrainConfig, auto_epochs, fit, predict_proba
 from training.model import IntentNet, ModelConfig
@@ -151,7 +151,8 @@ def train_model(
     threshold, calibrated, temperature = UNCALIBRATED_THRESHOLD, False, 1.0
     calibration = "none"
     if split.val:
-        val_bags = encode_rows(split.val, text.index_vocabulary(vocabulary))
+        encoder = feature_set.encoder(vocabulary)  # its index encodes the split, its shares weigh the confidences
+        val_bags = encode_rows(split.val, encoder.index)
         val_y = y_all[split.val]
         stop_early = len(split.val) >= STOP_EARLY_FROM
         if not stop_early:
@@ -161,7 +162,7 @@ def train_model(
         )
         metrics["val_loss"] = history.epochs[history.best_epoch - 1].val_loss
         if len(split.val) >= CALIBRATE_FROM and len(texts) >= CROSS_VALIDATE_BELOW:
-            shares = known_shares(feature_set, vocabulary, [texts[i] for i in split.val])
+            shares = known_shares(encoder, [texts[i] for i in split.val])
             temperature, threshold, found = calibrate_fallback(
                 predict_proba(model, val_bags), val_y, shares, tag_index.get(OUT_OF_SCOPE_TAG)
             )
@@ -267,8 +268,7 @@ def calibrate_fallback(
     return temperature, threshold, metrics
 
 
-def known_shares(feature_set: FeatureSet, vocabulary: Sequence[str], messages: Sequence[str]) -> np.ndarray:
-    encoder = feature_set.encoder(vocabulary)
+def known_shares(encoder: Encoder, messages: Sequence[str]) -> np.ndarray:
     return np.array([encoder(m)[1] for m in messages], dtype=np.float64)
 
 
@@ -308,7 +308,8 @@ def cross_validated_probabilities(
         held_set = set(held)
         rows = [i for i in range(len(texts)) if i not in held_set]
         vocabulary = text.build_vocabulary(feature_lists[i] for i in rows)
-        index = text.index_vocabulary(vocabulary)
+        encoder = feature_set.encoder(vocabulary)
+        index = encoder.index
         model = build_model(len(vocabulary), n_intents, config.seed + 1 + number, **model_options)
         bags = Bags.from_lists([text.ids_of(feature_lists[i], index) for i in rows])
         phase = f"cv{number + 1}/{len(folds)}"
@@ -317,7 +318,7 @@ def cross_validated_probabilities(
         held_bags = Bags.from_lists([text.ids_of(feature_lists[i], index) for i in held])
         probs.append(predict_proba(model, held_bags))
         gold.append(y_all[held])
-        shares.append(known_shares(feature_set, vocabulary, [texts[i] for i in held]))
+        shares.append(known_shares(encoder, [texts[i] for i in held]))
     return torch.cat(probs), torch.cat(gold), np.concatenate(shares)
 
 
