@@ -10,13 +10,16 @@ if TYPE_CHECKING:
     from flask import Flask
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then CHATBOT_* environment variables, then `test_config` (tests, `chatbot serve`).
+def create_app(test_config: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then CHATBOT_* environment variables, then `test_config` (tests).
+
+    `settings`, when given, replaces the defaults and the environment: `chatbot serve` parses them once, in the
+    master process, and hands them to each worker.
 
     The checkpoint is loaded here, once per process (each server worker builds its own app), and a bad one raises
     `training.checkpoint.CheckpointError`.
     """
-    # Imported here, not at the top: `app.cli` imports this package, and `chatbot train` should not load Flask.
+    # Imported here, not at the top: `chatbot serve` imports app.settings, and `chatbot --help` should not load Flask.
     from flask import Flask
 
     from app.admin import admin
@@ -29,8 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     # No merging of slashes: it answers "/api//chat" with an HTML redirect; an unknown path gets a JSON 404 instead.
     app.url_map.merge_slashes = False
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_mapping(settings_from_env(os.environ))
+    app.config.from_mapping(DEFAULTS | settings_from_env(os.environ) if settings is None else settings)
     if test_config is not None:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # answers keep the field order of `chatbot predict`

@@ -15,8 +15,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from app.errors import ApiError
+from app.model_store import current_store
 from app.ratelimit import RateLimiter
-from app.routes import model_store
 from training.checkpoint import CheckpointError
 
 FAILED_TOKENS_ALLOWED = 5  # wrong tokens a client may send at once, then one more every FAILED_TOKENS_PERIOD / 5
@@ -35,11 +35,11 @@ def reload_model() -> Response:
     """Load MODEL_PATH again; a checkpoint that fails to load changes nothing and is reported (422)."""
     require_admin_token()
     try:
-        model_store().reload()
+        current_store().reload()
     except CheckpointError as exc:
         current_app.logger.warning("model reload refused, still serving the previous model: %s", exc)
         raise ApiError(422, f"reload failed, still serving the previous model: {exc}") from None
-    return jsonify(status="reloaded", model=model_store().info())
+    return jsonify(status="reloaded", model=current_store().info())
 
 
 def require_admin_token() -> None:

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
+
 from training.checkpoint import CheckpointError, read_checkpoint_bytes
 from training.classifier import IntentClassifier
 
@@ -225,3 +227,8 @@ class ModelStore:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def current_store() -> ModelStore:
+    """The app's model store, as flaskr's `get_db`: every route and the admin endpoint reach the model through it."""
+    return current_app.extensions["model_store"]

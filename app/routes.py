@@ -8,14 +8,10 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from app.errors import ApiError
-from app.model_store import ModelStore
+from app.model_store import current_store
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
-
-
-def model_store() -> ModelStore:
-    return current_app.extensions["model_store"]
 
 
 @pages.get("/")
@@ -26,7 +22,7 @@ def chat_page() -> str:
 @api.post("/chat")
 def chat() -> Response:
     message = checked_message(json_body().get("message"), "message")
-    answer = model_store().classifier().predict(message)
+    answer = current_store().classifier().predict(message)
     current_app.logger.debug("chat %r -> %s %.3f", message, answer.intent, answer.confidence)
     return jsonify(answer.to_dict())
 
@@ -42,14 +38,14 @@ def predict() -> Response:
     if len(messages) > limit:
         raise ApiError(413, f"too many messages: {len(messages)}, the limit is {limit} per request")
     messages = [checked_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
-    answers = model_store().classifier().predict_batch(messages)
+    answers = current_store().classifier().predict_batch(messages)
     current_app.logger.debug("predict %d messages: %r", len(messages), messages)
     return jsonify(predictions=[answer.to_dict() for answer in answers])
 
 
 @api.get("/health")
 def health() -> Response:
-    return jsonify(status="ok", model=model_store().info())
+    return jsonify(status="ok", model=current_store().info())
 
 
 @api.post("/echo")

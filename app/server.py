@@ -28,13 +28,12 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from app.settings import DEFAULT_THREADS, DEFAULT_WORKERS
 from app.worker import ReadLimits
-
-DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 4
+from training.errors import UserError
 
 
-class ListenError(Exception):
+class ListenError(UserError):
     """The address cannot be listened on: in use, not this machine's, or a privileged port."""
 
 
@@ -97,14 +96,15 @@ def announce(arbiter: Any) -> None:
         print(f"Chat page: {listener}/  (Ctrl-C to stop)", flush=True)
 
 
-def worker_app(overrides: dict[str, Any]) -> Any:
-    """The app of one worker process, with one torch thread, built after the fork."""
+def worker_app(settings: dict[str, Any]) -> Any:
+    """The app of one worker process, with one torch thread, built after the fork from the master's settings."""
     import torch
 
     from app import create_app
 
     torch.set_num_threads(1)
-    return create_app(overrides | {"DEBUG": False})  # Flask would turn debug on for a FLASK_DEBUG=1 left exported
+    # DEBUG off: Flask would turn debug on for a FLASK_DEBUG=1 left exported
+    return create_app({"DEBUG": False}, settings=settings)
 
 
 def run_server(
@@ -116,7 +116,7 @@ def run_server(
 ) -> None:
     """Serve until SIGINT or SIGTERM.
 
-    Raises CheckpointError (bad model), ValueError (bad CHATBOT_* setting) or ListenError (port in use), all before
+    Raises CheckpointError (bad model), SettingsError (bad CHATBOT_* setting) or ListenError (port in use), all before
     gunicorn starts.
     """
     import torch
@@ -131,11 +131,11 @@ def run_server(
     settings = DEFAULTS | settings_from_env(os.environ)
     read_limits = ReadLimits(settings["READ_TIMEOUT"], settings["MAX_CONTENT_LENGTH"])
     shared_dir = create_shared_dir(model)
-    overrides = {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
+    settings |= {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
     master = os.getpid()
     try:
         bind = f"fd://{bind_listener(host, port).detach()}"  # gunicorn takes the descriptor over
-        GunicornServer(lambda: worker_app(overrides), gunicorn_options(bind, workers, threads), read_limits).run()
+        GunicornServer(lambda: worker_app(settings), gunicorn_options(bind, workers, threads), read_limits).run()
     finally:
         if os.getpid() == master:  # worker processes leave through here too, by sys.exit in gunicorn's fork
             shutil.rmtree(shared_dir, ignore_errors=True)

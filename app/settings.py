@@ -11,7 +11,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from training.options import DEFAULT_MODEL
+from training.defaults import DEFAULT_MODEL
+from training.errors import UserError
+
+DEFAULT_WORKERS = 2  # processes: one per core here
+DEFAULT_THREADS = 4  # per worker
 
 DEFAULTS: dict[str, Any] = {
     "MODEL_PATH": DEFAULT_MODEL,
@@ -26,12 +30,18 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 10.0,  # seconds `chatbot serve` waits for a request's head, then as long again for its body
     "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
 }
+
+
+class SettingsError(UserError, ValueError):
+    """A CHATBOT_* variable is malformed; the message names it."""
+
+
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The settings the environment sets; raise ValueError naming the variable when one is malformed."""
+    """The settings the environment sets; raise SettingsError naming the variable when one is malformed."""
     settings: dict[str, Any] = {}
     if environ.get("CHATBOT_MODEL"):
         settings["MODEL_PATH"] = environ["CHATBOT_MODEL"]
@@ -58,7 +68,7 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     if environ.get("CHATBOT_LOG_LEVEL"):
         level = environ["CHATBOT_LOG_LEVEL"].upper()
         if level not in LOG_LEVELS:
-            raise ValueError(f"CHATBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+            raise SettingsError(f"CHATBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
         settings["LOG_LEVEL"] = level
     return settings
 
@@ -67,7 +77,9 @@ def parse_rate_limit(value: str, name: str = "RATE_LIMIT") -> tuple[int, int]:
     """'60/minute' -> (60, 60): requests allowed per period of seconds."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", value)
     if not match or int(match.group(1)) < 1:
-        raise ValueError(f"{name} must look like '60/minute' (a count per second, minute, hour or day), not {value!r}")
+        raise SettingsError(
+            f"{name} must look like '60/minute' (a count per second, minute, hour or day), not {value!r}"
+        )
     return int(match.group(1)), PERIODS[match.group(2)]
 
 
@@ -77,7 +89,7 @@ def _flag(value: str, name: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{name} must be 1 or 0, not {value!r}")
+    raise SettingsError(f"{name} must be 1 or 0, not {value!r}")
 
 
 def _positive_int(value: str, name: str) -> int:
@@ -86,7 +98,7 @@ def _positive_int(value: str, name: str) -> int:
     except ValueError:
         number = 0
     if number < 1:
-        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+        raise SettingsError(f"{name} must be a positive whole number, not {value!r}")
     return number
 
 
@@ -96,5 +108,5 @@ def _positive_seconds(value: str, name: str) -> float:
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < math.inf:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        raise SettingsError(f"{name} must be a positive number of seconds, not {value!r}")
     return seconds

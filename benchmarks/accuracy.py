@@ -27,7 +27,7 @@ from sklearn.svm import LinearSVC  # noqa: E402
 
 from training.classifier import IntentClassifier  # noqa: E402
 from training.csv_import import build_intents, check_rows, read_rows  # noqa: E402
-from training.intents import parse_intents  # noqa: E402
+from training.intents_reader import parse_intents  # noqa: E402
 from training.loop import TrainConfig  # noqa: E402
 from training.pipeline import train_model  # noqa: E402
 

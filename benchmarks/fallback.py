@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from training.classifier import IntentClassifier  # noqa: E402
 from training.csv_import import build_intents, read_rows  # noqa: E402
 from training.fallback import choose_threshold  # noqa: E402
-from training.intents import parse_intents  # noqa: E402
+from training.intents_reader import parse_intents  # noqa: E402
 from training.loop import TrainConfig  # noqa: E402
 from training.pipeline import split_examples, train_model  # noqa: E402
 

@@ -73,14 +73,13 @@ def write_intents(texts, labels, path: Path) -> Path:
 
 
 def train_like_cli(intents_path: Path, model_path: Path) -> tuple[float, int]:
-    """What `chatbot train` does with no flags: load and validate, train, save. Returns (seconds, epochs run)."""
-    from training.checkpoint import save_checkpoint
-    from training.intents import load_intents
-    from training.pipeline import train_model
+    """What `chatbot train` does with no flags: load and validate, train, save and load back. Returns (seconds,
+    epochs run)."""
+    from training.intents_reader import load_intents
+    from training.train_file import train_file
 
     started = time.perf_counter()
-    result = train_model(load_intents(intents_path))
-    save_checkpoint(result.checkpoint, model_path)
+    result = train_file(load_intents(intents_path), model_path, force=True).result
     seconds = time.perf_counter() - started
     runs = len(result.history.epochs) + (len(result.refit_history.epochs) if result.refit_history else 0)
     return seconds, runs

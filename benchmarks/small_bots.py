@@ -46,7 +46,8 @@ from accuracy import linear_svc  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from training.classifier import IntentClassifier  # noqa: E402
-from training.intents import OUT_OF_SCOPE_TAG, load_intents, parse_intents  # noqa: E402
+from training.intents import OUT_OF_SCOPE_TAG  # noqa: E402
+from training.intents_reader import load_intents, parse_intents  # noqa: E402
 from training.loop import TrainConfig  # noqa: E402
 from training.pipeline import train_model  # noqa: E402
 

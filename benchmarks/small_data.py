@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from small_intents import small_intents_document  # noqa: E402
 
 from training.classifier import IntentClassifier  # noqa: E402
-from training.intents import parse_intents  # noqa: E402
+from training.intents_reader import parse_intents  # noqa: E402
 from training.pipeline import train_model  # noqa: E402
 
 SAMPLES = {

@@ -44,13 +44,10 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Tests must not modify it: copy it first (`shutil.copy`) when a test replaces or damages the file.
     """
-    from training.checkpoint import save_checkpoint
-    from training.intents import load_intents
-    from training.pipeline import train_model
+    from training.intents_reader import load_intents
+    from training.train_file import train_file
 
-    path = tmp_path_factory.mktemp("model") / "chatbot.pt"
-    save_checkpoint(train_model(load_intents(SHIPPED_INTENTS)).checkpoint, path)
-    return path
+    return train_file(load_intents(SHIPPED_INTENTS), tmp_path_factory.mktemp("model") / "chatbot.pt").path
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +129,7 @@ class ServerProcess:
 
         self.log_path = log_path
         self.url = ""
-        command = [sys.executable, "-m", "app.cli", "serve", "--model", str(model), "--port", "0"]
+        command = [sys.executable, "-m", "chatbot", "serve", "--model", str(model), "--port", "0"]
         command += ["--workers", str(workers), "--threads", str(threads)]
         clean_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")} | env
         self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop)

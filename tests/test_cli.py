@@ -3,7 +3,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from chatbot.cli import main
 from training.checkpoint import load_checkpoint
 
 
@@ -54,7 +54,7 @@ def test_train_interrupted_keeps_old_checkpoint(runner, tmp_path, model_copy, mo
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("training.train_command.train_model", interrupted)
+    monkeypatch.setattr("training.train_file.train_model", interrupted)
     result = runner.invoke(main, ["train", "--intents", str(tiny_intents(tmp_path)), "--model", str(model_copy)])
     assert result.exit_code == 1
     assert f"interrupted; {model_copy} was not changed" in result.output

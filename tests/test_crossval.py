@@ -4,9 +4,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from training.cli import main
+from chatbot.cli import main
 from training.crossval import CrossValidationError, cross_validate, subset
-from training.intents import load_intents, parse_intents
+from training.intents_reader import load_intents, parse_intents
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from training.cli import main
+from chatbot.cli import main
 from training.csv_import import PLACEHOLDER_RESPONSE, CsvImportError, Row, build_intents, read_rows
-from training.intents import load_intents
+from training.intents_reader import load_intents
 
 ROUND_TRIP_CSV = (
     "text,label\n"

@@ -4,8 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from training import cli, eval_commands
-from training.cli import main
+from chatbot.cli import main
 from training.evaluation import error_rows, evaluate_predictions, format_summary, most_confused
 from training.report_plots import plot_confidence_histogram, plot_confusion
 
@@ -247,10 +246,6 @@ def test_evaluate_errors_are_one_line(runner, trained_model, tmp_path, intents_p
     empty_text = write_csv(tmp_path / "e.csv", [("hi", "greeting"), ("", "thanks")])
     result = runner.invoke(main, ["evaluate", str(empty_text), "--model", str(trained_model)])
     assert result.exit_code == 1 and f"Error: {empty_text}: line 3: empty text" in result.output
-
-
-def test_eval_commands_share_the_cli_defaults():
-    assert (eval_commands.DEFAULT_MODEL, eval_commands.DEFAULT_INTENTS) == (cli.DEFAULT_MODEL, cli.DEFAULT_INTENTS)
 
 
 @pytest.mark.slow

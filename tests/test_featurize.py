@@ -6,7 +6,7 @@ import torch
 from training import text
 from training.classifier import IntentClassifier
 from training.featurize import FeatureSet, char_grams
-from training.intents import parse_intents
+from training.intents_reader import parse_intents
 from training.pipeline import train_model
 
 
@@ -70,7 +70,7 @@ def test_confidence_is_weighed_by_the_share_of_known_words(classifier):
 def test_format_2_checkpoints_answer_as_they_did(tmp_path, intents_path):
     """A checkpoint without n-grams or the known-word weight: confidences are the plain top probability."""
     from training.checkpoint import load_checkpoint, save_checkpoint
-    from training.intents import load_intents
+    from training.intents_reader import load_intents
 
     checkpoint = train_model(load_intents(intents_path), subwords=False).checkpoint
     checkpoint["format_version"] = 2

@@ -7,7 +7,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from training import text
-from training.intents import KINDS, IntentsError, load_intents, parse_intents
+from training.intents import KINDS, IntentsError
+from training.intents_reader import load_intents, parse_intents
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(

@@ -7,11 +7,13 @@ import torch
 from click.testing import CliRunner
 from intents_files import write
 
-from training import intents as intents_module
+from chatbot.answer import enable_line_editing, shown
+from chatbot.cli import main
+from training import intents_reader as intents_module
 from training import runtime
 from training.classifier import IntentClassifier
-from training.cli import enable_line_editing, main, shown
-from training.intents import IntentsError, load_intents, parse_intents
+from training.intents import IntentsError
+from training.intents_reader import load_intents, parse_intents
 from training.loop import TrainConfig
 from training.pipeline import train_model
 

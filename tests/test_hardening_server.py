@@ -365,7 +365,7 @@ def test_a_port_in_use_is_one_line_and_exit_code_1(trained_model, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "serve", "--model", str(trained_model), "--port", str(port)],
+            [sys.executable, "-m", "chatbot", "serve", "--model", str(trained_model), "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,

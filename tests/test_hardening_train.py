@@ -18,12 +18,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from chatbot.cli import main
+from chatbot.progress import TrainingProgress
 from training.checkpoint import load_checkpoint
-from training.cli import main
 from training.loop import BatchProgress, EpochStats, TrainConfig, fit
 from training.model import IntentNet, ModelConfig
 from training.pipeline import split_examples
-from training.train_command import _Progress
 
 CHATBOT = str(Path(sys.executable).parent / "chatbot")
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_the_validation_split_does_not_copy_the_tag_for_every_pattern():
 
 def test_the_progress_bar_knows_how_many_epochs_there_are(capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    progress = _Progress()
+    progress = TrainingProgress()
     progress.update("fit", EpochStats(1, 0.5, total=12))
     progress.close()
     assert "/12 " in capsys.readouterr().err
@@ -191,7 +191,7 @@ def test_fit_reports_every_batch_of_every_epoch():
 
 
 def test_a_long_epoch_prints_how_far_it_got(capsys):
-    progress = _Progress(tty=False, every=0)
+    progress = TrainingProgress(tty=False, every=0)
     progress.batch("fit", BatchProgress(3, 10, 120, 400))
     progress.batch("fit", BatchProgress(3, 10, 400, 400))  # the epoch line follows at once: no batch line for it
     progress.update("fit", EpochStats(3, 0.25, total=10))
@@ -221,7 +221,7 @@ def test_sigterm_while_saving_removes_the_temporary_file_and_keeps_the_model(mod
             real_fsync(fd)
             os.kill(os.getpid(), signal.SIGTERM)
         os.fsync = fsync_then_sigterm
-        from training.cli import main
+        from chatbot.cli import main
         sys.argv = ["chatbot", "train", "--intents", {str(tiny_intents(tmp_path))!r}, "--model", {str(model_copy)!r}]
         main()
     """

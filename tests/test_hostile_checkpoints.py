@@ -146,7 +146,7 @@ def refused(hostile_dir) -> dict[str, subprocess.CompletedProcess]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
     processes = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--model", str(hostile_dir / f"{name}.pt"), "--port", "0"],
+            [sys.executable, "-m", "chatbot", "serve", "--model", str(hostile_dir / f"{name}.pt"), "--port", "0"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -7,7 +7,10 @@ from collections import Counter
 import pytest
 from intents_files import write
 
-from training.intents import KINDS, IntentsError, load_intents, parse_intents, strict_error
+from training.intents import KINDS, IntentsError, strict_error
+
+# --- builders ---------------------------------------------------------------------------------------------------------
+from training.intents_reader import load_intents, parse_intents
 
 # --- builders ---------------------------------------------------------------------------------------------------------
 

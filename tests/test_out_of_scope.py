@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 from intents_files import write
 
+from chatbot.cli import main
 from training.classifier import IntentClassifier
-from training.cli import main
 
 LIGHTS = ["turn on the lights", "lights on please", "switch the lamp on", "make the room bright", "light up the room"]
 MUSIC = ["play some music", "put on a song", "start my playlist", "play jazz", "i want to hear music"]

@@ -11,10 +11,11 @@ import torch
 from click.testing import CliRunner
 from small_intents import N_INTENTS, small_intents_document
 
-from app.cli import main
+from chatbot.cli import main
 from training.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from training.classifier import IntentClassifier
-from training.intents import KINDS, load_intents
+from training.intents import KINDS
+from training.intents_reader import load_intents
 
 
 @pytest.fixture

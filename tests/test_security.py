@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from chatbot.cli import main
 
 TOKEN = "security-admin-token-7f3a9c51"
 WRONG_TOKEN = "not-the-admin-token-e5d1"
@@ -204,11 +204,10 @@ def test_serve_listens_on_the_loopback_address_only_by_default(server):
 
 def test_the_worker_app_is_never_in_debug_mode(model_copy, monkeypatch):
     from app.server import worker_app
+    from app.settings import DEFAULTS
 
-    for name in ("CHATBOT_MODEL", "CHATBOT_ADMIN_TOKEN", "CHATBOT_RATE_LIMIT", "CHATBOT_LOG_LEVEL"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FLASK_DEBUG", "1")
-    app = worker_app({"MODEL_PATH": str(model_copy)})
+    app = worker_app(DEFAULTS | {"MODEL_PATH": str(model_copy)})
     assert app.debug is False
 
 

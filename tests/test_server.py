@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from chatbot.cli import main
 
 TOKEN = "reload-token-for-tests"
 

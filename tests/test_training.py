@@ -7,7 +7,7 @@ from training.checkpoint import load_checkpoint
 from training.classifier import IntentClassifier
 from training.fallback import choose_threshold
 from training.house_prices import exact_prediction, fit_house_prices
-from training.intents import load_intents, parse_intents
+from training.intents_reader import load_intents, parse_intents
 from training.loop import TrainConfig, auto_epochs, effective_batch_size
 from training.model import IntentNet, ModelConfig
 from training.pipeline import split_examples, train_model

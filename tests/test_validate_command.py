@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from intents_files import write
 
-from training.cli import main
-from training.intents import load_intents
+from chatbot.cli import main
+from training.intents_reader import load_intents
 
 JSON_KEYS = {
     "file",

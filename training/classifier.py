@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,10 +13,9 @@ from typing import Any
 import torch
 
 from training.bags import Bags
-from training.checkpoint import CheckpointError, load_checkpoint
+from training.checkpoint import CheckpointError, answering_parts, load_checkpoint, summary
 from training.fallback import calibrate, scaled_confidence
-from training.featurize import FeatureSet
-from training.model import IntentNet, ModelConfig
+from training.model import IntentNet
 
 TOP_K = 3
 
@@ -49,40 +47,29 @@ class IntentClassifier:
     """Answers messages from one checkpoint. Build it with `from_checkpoint`; it is safe to share between threads."""
 
     def __init__(self, checkpoint: dict[str, Any], source: str = "<memory>", seed: int | None = None) -> None:
+        parts = answering_parts(checkpoint, source)
         try:
-            self.model = IntentNet(ModelConfig(**checkpoint["model_config"]))
+            self.model = IntentNet(parts.model_config)
             # assign: the checkpoint's tensors become the parameters, and the random initial ones are freed, instead
-            # of a second copy. (Building on the "meta" device would skip the random init, but imports 800 modules.)
-            self.model.load_state_dict(checkpoint["state_dict"], assign=True)
-            self.vocabulary: list[str] = _strings(checkpoint["features"]["vocabulary"], "vocabulary", allow_empty=True)
-            self.feature_set = FeatureSet.from_checkpoint(checkpoint["features"])
-            self.stemmer = self.feature_set.stemmer
-            self.tags: list[str] = _strings(checkpoint["tags"], "tags")
-            self.fallback_responses = _strings(checkpoint["fallback"]["responses"], "fallback responses")
-            # an intent written without responses is recognised, and answers with the fallback response
-            self.responses = {
-                t: _strings(checkpoint["responses"][t], f"responses of '{t}'", allow_empty=True)
-                or self.fallback_responses
-                for t in self.tags
-            }
-            self.response_only = _response_only_tags(checkpoint.get("intents", []))
-            self.threshold = float(checkpoint["fallback"]["threshold"])
-            self.temperature = float(checkpoint["fallback"].get("temperature", 1.0))
-            # format 3: the confidence is weighed by the share of known words; older checkpoints answer as they did
-            self.scale_by_known_words = checkpoint["fallback"].get("scale_by_known_words") is True
-            out_of_scope = checkpoint["fallback"].get("out_of_scope_tag")
-            self.out_of_scope = self.tags.index(out_of_scope) if out_of_scope in self.tags else -1
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            # of a second copy
+            self.model.load_state_dict(parts.state_dict, assign=True)
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
-        if len(self.vocabulary) != self.model.config.n_features or len(self.tags) != self.model.config.n_intents:
-            raise CheckpointError(f"{source}: damaged checkpoint (vocabulary or tags do not match the weights)")
-        if not (math.isfinite(self.temperature) and self.temperature > 0 and math.isfinite(self.threshold)):
-            raise CheckpointError(f"{source}: damaged checkpoint (fallback temperature or threshold out of range)")
-        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise CheckpointError(f"{source}: damaged checkpoint (weights that are not finite numbers)")
+        self.vocabulary = parts.vocabulary
+        self.feature_set = parts.feature_set
+        self.stemmer = parts.feature_set.stemmer
+        self.tags = parts.tags
+        self.fallback_responses = parts.fallback_responses
+        self.responses = parts.responses
+        self.response_only = parts.response_only
+        self.threshold = parts.threshold
+        self.temperature = parts.temperature
+        self.scale_by_known_words = parts.scale_by_known_words
+        self.out_of_scope = self.tags.index(parts.out_of_scope_tag) if parts.out_of_scope_tag else -1
         self.model.eval()
         self.encoder = self.feature_set.encoder(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
+        self.summary = summary(checkpoint)
         self.source = source
         self._random = random.Random(seed)
         self._one_offset = torch.zeros(1, dtype=torch.long)
@@ -157,21 +144,21 @@ class IntentClassifier:
 
     def info(self) -> dict[str, Any]:
         """What a health check or a user wants to know about the loaded model."""
-        meta = self.metadata
+        made = self.summary
         return {
             "path": self.source,
             "intents": len(self.tags),
             "response_only_intents": len(self.response_only),
             "vocabulary": len(self.vocabulary),
             "stemmer": self.stemmer,
-            "patterns": meta.get("patterns"),
-            "format_version": meta.get("format_version"),
-            "created_at": meta.get("created_at"),
-            "training_seconds": meta.get("training_seconds"),
+            "patterns": made.patterns,
+            "format_version": made.format_version,
+            "created_at": made.created_at,
+            "training_seconds": made.training_seconds,
             "fallback_threshold": self.threshold,
             "temperature": self.temperature,
-            "metrics": meta.get("metrics", {}),
-            "intents_sha256": meta.get("intents_sha256"),
+            "metrics": made.metrics,
+            "intents_sha256": made.intents_sha256,
         }
 
 
@@ -191,19 +178,3 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _response_only_tags(records: Any) -> list[str]:
-    """Tags of the intents kept only for their responses (format 2); a format-1 checkpoint has none."""
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise ValueError("intents must be a list of records")
-    return [r["tag"] for r in records if r.get("trainable") is False and isinstance(r.get("tag"), str)]
-
-
-def _strings(values: Any, what: str, allow_empty: bool = False) -> list[str]:
-    """A checkpoint's list of strings, checked rather than coerced (a bare string would become its characters)."""
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValueError(f"{what} must be a list of strings")
-    if not values and not allow_empty:
-        raise ValueError(f"no {what}")
-    return list(values)

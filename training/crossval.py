@@ -15,13 +15,14 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from training.classifier import IntentClassifier
+from training.errors import UserError
 from training.intents import Intent, IntentsFile
 from training.loop import EpochStats, TrainConfig
 from training.pipeline import train_model
 from training.text import DEFAULT_STEMMER
 
 
-class CrossValidationError(ValueError):
+class CrossValidationError(UserError, ValueError):
     """The intents cannot be cross-validated with these settings; the message says what to change."""
 
 

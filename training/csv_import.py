@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.errors import UserError
 from training.files import atomic_write, read_user_file
-from training.intents import IntentsError, normalize_pattern, parse_intents
+from training.intents import IntentsError, normalize_pattern
+from training.intents_reader import parse_intents
 from training.text import tokenize
 
 # Column names that usually hold the text or the label: offered as a hint when the asked-for column is missing.
@@ -27,7 +29,7 @@ PLACEHOLDER_RESPONSE = "TODO: write the answer for the '{tag}' intent in intents
 MAX_LISTED = 5  # names listed in one message before "and N more"
 
 
-class CsvImportError(ValueError):
+class CsvImportError(UserError, ValueError):
     """The CSV file (or the responses file) cannot be turned into intents; the message names the file and line."""
 
 

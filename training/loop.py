@@ -12,12 +12,13 @@ import torch
 from torch.nn import functional as F
 
 from training.bags import Bags
+from training.errors import UserError
 from training.model import IntentNet
 from training.optim import Adam
 from training.runtime import pick_device, use_training_threads
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training produced no usable model (it diverged); nothing may be saved from it."""
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from importlib import metadata
 
 import numpy as np
 import torch
@@ -16,10 +13,9 @@ from sklearn.model_selection import train_test_split
 
 from training import text
 from training.bags import Bags
-from training.checkpoint import FORMAT, FORMAT_VERSION
+from training.checkpoint import build_checkpoint
 from training.fallback import (
     CROSS_VALIDATION_FOLDS,
-    FALLBACK_RESPONSES,
     KEEP_CORRECT,
     KEEP_CORRECT_CROSS_VALIDATED,
     UNCALIBRATED_THRESHOLD,
@@ -201,41 +197,22 @@ def train_model(
             model, bags, y, config, history.best_epoch, None, report("refit"), on_batch=report_batches("refit")
         )
     seconds = time.perf_counter() - started
-    checkpoint = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "model_config": model.config.to_dict(),
-        "features": {"vocabulary": vocabulary} | feature_set.to_dict(),
-        "tags": list(tags),
-        "responses": {intent.tag: list(intent.responses) for intent in intents.trainable},
-        "intents": [intent.record() for intent in intents.intents],  # response-only ones and extra keys too
-        "data_findings": intents.finding_counts(),
-        "fallback": {
-            "threshold": threshold,
-            "temperature": temperature,
-            "calibrated": calibrated,
-            "calibration": calibration,
-            "scale_by_known_words": True,
-            "out_of_scope_tag": OUT_OF_SCOPE_TAG if OUT_OF_SCOPE_TAG in tag_index else None,
-            "rule": "confidence = top probability x share of the message's words the model knows; fallback when it "
-            "is below the threshold, when the message has no known words, or when the top intent is out of scope",
-            "responses": list(FALLBACK_RESPONSES),
-        },
-        "train_config": config.to_dict()
+    checkpoint = build_checkpoint(
+        model=model,
+        vocabulary=vocabulary,
+        feature_set=feature_set,
+        intents=intents,
+        threshold=threshold,
+        temperature=temperature,
+        calibration=calibration,
+        train_config=config.to_dict()
         | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch, "early_stopping": stop_early},
-        "refit_on_all_data": refit_history is not None,
-        "seed": config.seed,
-        "metrics": metrics,
-        "history": history.to_dict(),
-        "validation": note,
-        "versions": _versions(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "training_seconds": round(seconds, 3),
-        "intents_sha256": intents.sha256,
-        "intents_source": intents.source,
-        "patterns": len(texts),
-    }
+        refitted=refit_history is not None,
+        metrics=metrics,
+        history=history.to_dict(),
+        validation=note,
+        seconds=seconds,
+    )
     return TrainResult(checkpoint, history, refit_history, note, seconds)
 
 
@@ -320,13 +297,3 @@ def cross_validated_probabilities(
         gold.append(y_all[held])
         shares.append(known_shares(encoder, [texts[i] for i in held]))
     return torch.cat(probs), torch.cat(gold), np.concatenate(shares)
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": np.__version__,
-        "nltk": metadata.version("nltk"),  # not nltk.__version__: importing the whole package costs 0.2 s
-        "scikit-learn": metadata.version("scikit-learn"),
-    }

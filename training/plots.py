@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.errors import UserError
 from training.loop import History
 
 FORMATS = (".png", ".svg", ".pdf")
 
 
-class PlotError(ValueError):
+class PlotError(UserError, ValueError):
     """A figure could not be written; the message names the file."""
 
 

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 import regex
 
+from training.defaults import DEFAULT_STEMMER, STEMMERS
+from training.errors import UserError
+
 
 def _import_stemmers() -> tuple[type, type]:
     """nltk's Porter and Snowball stemmers, imported without letting nltk's package pull in scikit-learn and SciPy.
@@ -54,15 +57,12 @@ _FORMAT_2_WORD = regex.compile(r"[\w\p{M}]+")  # format-2 checkpoints' words: in
 _INVISIBLE = regex.compile(r"\p{DI}+")
 BIGRAM_JOINER = " "
 
-DEFAULT_STEMMER = "porter"
-SNOWBALL_LANGUAGES = tuple(lang for lang in SnowballStemmer.languages if lang != "porter")
-STEMMERS = (DEFAULT_STEMMER, "none", *SNOWBALL_LANGUAGES)
 # The script each stemmer was made for, as Unicode names its letters; every other stemmer works on Latin letters.
 _STEMMER_SCRIPTS = {"arabic": "ARABIC", "russian": "CYRILLIC"}
 _LEGACY_STEMMER_NAMES = {"nltk PorterStemmer": DEFAULT_STEMMER}  # what format-1 checkpoints recorded
 
 
-class StemmerError(ValueError):
+class StemmerError(UserError, ValueError):
     """An unknown stemmer or tokenizer name (a typo on the command line, or a checkpoint from another version)."""
 
 

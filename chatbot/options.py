@@ -1,33 +1,12 @@
-"""Defaults and options shared by every `chatbot` command, in one place (the commands live in several modules)."""
+"""Options that several `chatbot` commands share, written once."""
 
 from __future__ import annotations
 
 import click
 
-DEFAULT_INTENTS = "intents.json"
-DEFAULT_MODEL = "models/chatbot.pt"
-# training.text.STEMMERS, written out: importing nltk to print `chatbot --help` would cost half a second.
-# tests/test_text.py checks that the two lists agree.
-DEFAULT_STEMMER = "porter"
-STEMMERS = (
-    DEFAULT_STEMMER,
-    "none",
-    "arabic",
-    "danish",
-    "dutch",
-    "english",
-    "finnish",
-    "french",
-    "german",
-    "hungarian",
-    "italian",
-    "norwegian",
-    "portuguese",
-    "romanian",
-    "russian",
-    "spanish",
-    "swedish",
-)
+from training.defaults import DEFAULT_INTENTS, DEFAULT_MODEL, DEFAULT_STEMMER, STEMMERS
+
+__all__ = ["DEFAULT_INTENTS", "DEFAULT_MODEL", "model_option", "stemmer_option", "threshold_option"]
 
 
 def stemmer_option(keep_existing: bool = False):
@@ -39,4 +18,14 @@ def stemmer_option(keep_existing: bool = False):
         default=None if keep_existing else DEFAULT_STEMMER,
         help="How words are reduced to stems: nltk's English Porter, a Snowball language, or none. "
         f"Words of another script than the stemmer's are left alone.  [default: {default_text}]",
+    )
+
+
+def model_option(help: str = "Checkpoint to answer from."):
+    return click.option("--model", default=DEFAULT_MODEL, show_default=True, help=help)
+
+
+def threshold_option():
+    return click.option(
+        "--threshold", type=click.FloatRange(0, 1), help="Fallback below this confidence  [default: stored]."
     )

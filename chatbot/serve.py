@@ -1,0 +1,40 @@
+"""`chatbot serve`: the chat page and the JSON API on gunicorn. Flask and gunicorn load only when it runs."""
+
+from __future__ import annotations
+
+import click
+
+from app.settings import DEFAULT_THREADS, DEFAULT_WORKERS
+from chatbot.options import DEFAULT_MODEL
+
+
+@click.command()
+@click.option(
+    "--model",
+    envvar="CHATBOT_MODEL",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Checkpoint to serve ($CHATBOT_MODEL).",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on; 0.0.0.0 opens it to the network."
+)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="Port; 0 picks a free one."
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=DEFAULT_WORKERS, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 64), default=DEFAULT_THREADS, show_default=True, help="Threads per worker."
+)
+def serve(model: str, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the chat page and the JSON API on gunicorn until Ctrl-C or SIGTERM.
+
+    The checkpoint, the settings and the port are checked before gunicorn starts: a bad checkpoint, a malformed
+    CHATBOT_* variable or a port in use stops here with one line and exit code 1.
+    Settings come from CHATBOT_* environment variables (admin token, CORS origins, rate limit, limits).
+    """
+    from app.server import run_server
+
+    run_server(model, host=host, port=port, workers=workers, threads=threads)

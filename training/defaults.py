@@ -1,0 +1,31 @@
+"""Names and defaults that the library, the command line and the web service share, in one light module.
+
+Light on purpose: `chatbot --help` lists the stemmers without importing nltk (half a second).
+"""
+
+from __future__ import annotations
+
+DEFAULT_INTENTS = "intents.json"
+DEFAULT_MODEL = "models/chatbot.pt"
+DEFAULT_STEMMER = "porter"
+# nltk's English Porter stemmer, no stemming, and nltk's Snowball languages (tests/test_text.py checks that nltk
+# still offers each of them).
+STEMMERS = (
+    DEFAULT_STEMMER,
+    "none",
+    "arabic",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "hungarian",
+    "italian",
+    "norwegian",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+)
