@@ -207,6 +207,8 @@ def option_names(command: click.Command, context: click.Context) -> set[str]:
 def check_names(args: list[str]) -> None:
     """Synopses and prose: the subcommand exists and every `--option` in brackets is one of its options."""
     words = [word.strip("[]") for word in args]
+    if words[0] in {"--help", "-h", "--version"}:  # the group's own options
+        return
     group = main.make_context("chatbot", words[:1])
     name, command, _ = main.resolve_command(group, words)
     known = option_names(command, click.Context(command, info_name=name, parent=group))

@@ -17,13 +17,12 @@ FALLBACK_RESPONSES = (
     "I'm not sure what you mean. Could you say it another way?",
 )
 KEEP_CORRECT = 0.95  # the threshold keeps this share of the held-out answers that were right
-# The same on a small file's cross-validated answers (see KEEP_CORRECT_CROSS_VALIDATED's use in pipeline.py): with 10
-# patterns an intent, messages about other things reach confidences that right answers have far more often than on
-# large data, and keeping 95 % of right answers let most of them through (benchmarks/small_bots.md).
+# The same on a small file's cross-validated answers: with 10 patterns an intent, messages about other things reach
+# the confidences of right answers far more often than on large data, so a stricter threshold is needed to catch them
+# (benchmarks/small_bots.md) ...
 KEEP_CORRECT_CROSS_VALIDATED = 0.85
 # ... unless the file has out-of-scope examples: their intent already catches most such messages, and the threshold
-# only needs to catch what it misses (small bots with them: 63.9 % answered right and 93.7 % of out-of-scope messages
-# caught at 0.95, against 58.9 % and 97.0 % at 0.85, seed 0).
+# only needs to catch what it misses, so KEEP_CORRECT applies (the figures: docs/design.md).
 CROSS_VALIDATION_FOLDS = 5
 UNCALIBRATED_THRESHOLD = 0.3  # used when there was nothing held out to choose from
 

@@ -6,9 +6,8 @@ Dropout(0.5), Linear(64 -> n_intents). Two things differ from the textbook code,
   `EmbeddingBag` in "sum" mode plus a bias is exactly `Linear` applied to that 0/1 vector, at the cost of the message
   length rather than the vocabulary size, and its gradient is sparse.
 - `members` independent copies are stored stacked and run as one batched computation; their averaged softmax is the
-  prediction. Averaging was worth about a point of accuracy on BANKING77 over one network. Three members are the
-  default: on BANKING77's validation split (three seeds) they scored 90.8 % against 90.5 % for two, with a lower
-  validation loss, at 1.45 times the training time and about 1 µs more per answer.
+  prediction: averaging smooths out one network's unlucky initialisation, for a small cost per answer (the figures
+  behind the default of three: docs/design.md).
 """
 
 from __future__ import annotations
@@ -43,11 +42,8 @@ def _uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
 
 
 class Dropout(nn.Dropout):
-    """nn.Dropout, computed from a uniform draw: the same function, a third of the time on the CPU here.
-
-    torch's CPU dropout draws a Bernoulli variable per element (1.2 ms for a 256 x 384 batch against 0.4 ms for
-    `rand_like`), which was a sixth of a training step.
-    """
+    """nn.Dropout, computed from a uniform draw: the same function, faster on the CPU (torch's draws a Bernoulli
+    variable per element; docs/design.md)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:

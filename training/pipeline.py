@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,8 +40,8 @@ STOP_EARLY_FROM = 50
 CALIBRATE_FROM = 20
 # Below this many patterns the fallback is calibrated on every pattern, each predicted by a network trained without
 # it (k-fold), instead of on the validation split: a 10 % split of a small file is a couple of dozen messages, and
-# a threshold chosen on them is noise. Training costs k more small runs (the shipped file: 3 s -> 13 s), so from here
-# on, where the split holds a hundred messages or more, the split is used.
+# a threshold chosen on them is noise. Cross-validation costs k more small runs, so from here on, where the split
+# holds a hundred messages or more, the split is used.
 CROSS_VALIDATE_BELOW = 1_000
 BIGRAMS = True
 
@@ -97,6 +97,79 @@ def build_model(n_features: int, n_intents: int, seed: int, **model_options) -> 
     return IntentNet(ModelConfig(n_features, n_intents, **model_options))
 
 
+@dataclass
+class Examples:
+    """The file's patterns as the network sees them: each one's features and intent id, and how features are made."""
+
+    texts: list[str]
+    labels: list[str]
+    tags: list[str]
+    y: torch.Tensor
+    feature_set: FeatureSet
+    feature_lists: list[list[str]]
+
+    @property
+    def out_of_scope(self) -> int | None:
+        return self.tags.index(OUT_OF_SCOPE_TAG) if OUT_OF_SCOPE_TAG in self.tags else None
+
+    def encode(self, rows: list[int], index: dict[str, int]) -> Bags:
+        return Bags.from_lists([text.ids_of(self.feature_lists[i], index) for i in rows])
+
+    def prepare(self, rows: list[int]) -> tuple[list[str], Bags, torch.Tensor]:
+        """The vocabulary of `rows`, and `rows` encoded with it: what a network trained on them needs."""
+        vocabulary = text.build_vocabulary(self.feature_lists[i] for i in rows)
+        return vocabulary, self.encode(rows, text.index_vocabulary(vocabulary)), self.y[rows]
+
+
+def featurize_examples(intents: IntentsFile, stemmer: str, subwords: bool | None) -> Examples:
+    """`subwords`: character n-gram features; None chooses them for files under SUBWORDS_BELOW patterns."""
+    texts, labels = intents.examples()
+    tags = intents.tags
+    tag_index = {tag: i for i, tag in enumerate(tags)}
+    if subwords is None:
+        subwords = len(texts) < SUBWORDS_BELOW
+    feature_set = FeatureSet(text.stemmer_name(stemmer), text.TOKENIZER, BIGRAMS, SUBWORD_SIZE if subwords else None)
+    y = torch.tensor([tag_index[label] for label in labels], dtype=torch.long)
+    return Examples(texts, labels, tags, y, feature_set, [feature_set.features(t) for t in texts])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How confidences are scaled and where the fallback starts, and what chose them ("none": nothing could)."""
+
+    temperature: float = 1.0
+    threshold: float = UNCALIBRATED_THRESHOLD
+    method: str = "none"
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class Fitted:
+    model: IntentNet
+    vocabulary: list[str]
+    history: History
+    stop_early: bool
+    note: str
+    metrics: dict
+    calibration: Calibration | None  # chosen on the validation split, when it is large enough
+
+
+@dataclass
+class Progress:
+    """The caller's callbacks, told which phase ("fit", "cv2/5", "refit") is running."""
+
+    on_epoch: Callable[[str, EpochStats], None] | None = None
+    on_batch: Callable[[str, BatchProgress], None] | None = None
+
+    def epochs(self, phase: str) -> Callable[[EpochStats], None] | None:
+        on_epoch = self.on_epoch
+        return None if on_epoch is None else (lambda stats: on_epoch(phase, stats))
+
+    def batches(self, phase: str) -> Callable[[BatchProgress], None] | None:
+        on_batch = self.on_batch
+        return None if on_batch is None else (lambda progress: on_batch(phase, progress))
+
+
 def train_model(
     intents: IntentsFile,
     config: TrainConfig | None = None,
@@ -109,111 +182,121 @@ def train_model(
     """Train on `intents` and return a checkpoint dict ready for `save_checkpoint`; `on_epoch(phase, stats)` reports
     every epoch, and the last of each cross-validation fold (phase "cv2/5"), `on_batch(phase, progress)` every batch.
 
-    `subwords`: character n-gram features; None chooses them for files under SUBWORDS_BELOW patterns.
+    The steps: features; a validation split; a first fit (stopping early on a large enough split); the fallback's
+    calibration, on the split or, for small files, by cross-validation; a refit on every pattern; the checkpoint.
     """
-    config = config or TrainConfig()
     started = time.perf_counter()
+    config = config or TrainConfig()
     model_options = model_options or {}
-    texts, labels = intents.examples()
-    tags = intents.tags
-    tag_index = {tag: i for i, tag in enumerate(tags)}
-    y_all = torch.tensor([tag_index[label] for label in labels], dtype=torch.long)
-    if subwords is None:
-        subwords = len(texts) < SUBWORDS_BELOW
-    feature_set = FeatureSet(text.stemmer_name(stemmer), text.TOKENIZER, BIGRAMS, SUBWORD_SIZE if subwords else None)
-    feature_lists = [feature_set.features(t) for t in texts]
-    split = split_examples(labels, config.val_fraction, config.seed)
-
-    def prepare(rows: list[int]) -> tuple[list[str], Bags, torch.Tensor]:
-        vocabulary = text.build_vocabulary(feature_lists[i] for i in rows)
-        return vocabulary, encode_rows(rows, text.index_vocabulary(vocabulary)), y_all[rows]
-
-    def encode_rows(rows: list[int], index: dict[str, int]) -> Bags:
-        return Bags.from_lists([text.ids_of(feature_lists[i], index) for i in rows])
-
-    def report(phase: str) -> Callable[[EpochStats], None] | None:
-        return None if on_epoch is None else (lambda stats: on_epoch(phase, stats))
-
-    def report_batches(phase: str) -> Callable[[BatchProgress], None] | None:
-        return None if on_batch is None else (lambda progress: on_batch(phase, progress))
-
-    vocabulary, bags, y = prepare(split.train)
+    progress = Progress(on_epoch, on_batch)
+    data = featurize_examples(intents, stemmer, subwords)
+    split = split_examples(data.labels, config.val_fraction, config.seed)
     max_epochs = config.epochs or auto_epochs(len(split.train), config.batch_size)
     # The settings actually used, which the checkpoint records: the epoch budget and a patience that grows with it.
     config = replace(config, epochs=max_epochs, patience=max(config.patience, max_epochs // 10))
-    model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
-    metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
-    note, stop_early = split.note, False
-    threshold, calibrated, temperature = UNCALIBRATED_THRESHOLD, False, 1.0
-    calibration = "none"
-    if split.val:
-        encoder = feature_set.encoder(vocabulary)  # its index encodes the split, its shares weigh the confidences
-        val_bags = encode_rows(split.val, encoder.index)
-        val_y = y_all[split.val]
-        stop_early = len(split.val) >= STOP_EARLY_FROM
-        if not stop_early:
-            note += f"; fewer than {STOP_EARLY_FROM} held out, too few to stop early on: all {max_epochs} epochs run"
-        history = fit(
-            model, bags, y, config, max_epochs, (val_bags, val_y), report("fit"), stop_early, report_batches("fit")
+    fitted = fit_first(data, split, config, model_options, progress)
+    calibration, note = fitted.calibration, fitted.note
+    if calibration is None and len(data.texts) < CROSS_VALIDATE_BELOW:
+        calibration = calibrate_by_cross_validation(data, config, fitted.history.best_epoch, model_options, on_epoch)
+        uncalibrated = f"the fallback threshold is the uncalibrated {UNCALIBRATED_THRESHOLD}"
+        note += (
+            f"; fallback threshold chosen by {calibration.method}"
+            if calibration
+            else f"; too few patterns to calibrate on: {uncalibrated}"
         )
-        metrics["val_loss"] = history.epochs[history.best_epoch - 1].val_loss
-        if len(split.val) >= CALIBRATE_FROM and len(texts) >= CROSS_VALIDATE_BELOW:
-            shares = known_shares(encoder, [texts[i] for i in split.val])
-            temperature, threshold, found = calibrate_fallback(
-                predict_proba(model, val_bags), val_y, shares, tag_index.get(OUT_OF_SCOPE_TAG)
-            )
-            calibrated, calibration = True, "validation split"
-            metrics |= found
-    else:
-        history = fit(model, bags, y, config, max_epochs, None, report("fit"), on_batch=report_batches("fit"))
-    if not calibrated and len(texts) < CROSS_VALIDATE_BELOW:
-        folds = cross_validation_folds(labels, CROSS_VALIDATION_FOLDS, config.seed)
-        if sum(map(len, folds)) >= CALIBRATE_FROM:
-            keep = KEEP_CORRECT if OUT_OF_SCOPE_TAG in tag_index else KEEP_CORRECT_CROSS_VALIDATED
-            raw, gold, shares = cross_validated_probabilities(
-                folds,
-                feature_lists,
-                texts,
-                y_all,
-                feature_set,
-                len(tags),
-                config,
-                history.best_epoch,
-                model_options,
-                on_epoch,
-            )
-            temperature, threshold, found = calibrate_fallback(raw, gold, shares, tag_index.get(OUT_OF_SCOPE_TAG), keep)
-            calibrated, calibration = True, f"cross-validation ({len(folds)} folds, {len(gold)} patterns)"
-            metrics |= {f"cv_{k.removeprefix('val_')}": v for k, v in found.items()}
-            note += f"; fallback threshold chosen by {calibration}"
-        else:
-            note += f"; too few patterns to calibrate on: the fallback threshold is the uncalibrated {threshold}"
-    refit_history = None
-    refit = len(texts) < REFIT_BELOW if config.refit is None else config.refit
-    if split.val and refit:
-        vocabulary, bags, y = prepare(list(range(len(texts))))
-        model = build_model(len(vocabulary), len(tags), config.seed, **model_options)
-        refit_history = fit(
-            model, bags, y, config, history.best_epoch, None, report("refit"), on_batch=report_batches("refit")
+    calibration = calibration or Calibration()
+    model, vocabulary, refit_history = fitted.model, fitted.vocabulary, None
+    if split.val and (len(data.texts) < REFIT_BELOW if config.refit is None else config.refit):
+        model, vocabulary, refit_history = refit_on_all(
+            data, config, fitted.history.best_epoch, model_options, progress
         )
     seconds = time.perf_counter() - started
+    history = fitted.history
     checkpoint = build_checkpoint(
         model=model,
         vocabulary=vocabulary,
-        feature_set=feature_set,
+        feature_set=data.feature_set,
         intents=intents,
-        threshold=threshold,
-        temperature=temperature,
-        calibration=calibration,
+        threshold=calibration.threshold,
+        temperature=calibration.temperature,
+        calibration=calibration.method,
         train_config=config.to_dict()
-        | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch, "early_stopping": stop_early},
+        | {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch, "early_stopping": fitted.stop_early},
         refitted=refit_history is not None,
-        metrics=metrics,
+        metrics=fitted.metrics | calibration.metrics,
         history=history.to_dict(),
         validation=note,
         seconds=seconds,
     )
     return TrainResult(checkpoint, history, refit_history, note, seconds)
+
+
+def fit_first(data: Examples, split: Split, config: TrainConfig, model_options: dict, progress: Progress) -> Fitted:
+    """Train on the split's training rows; with held-out rows, watch them (and stop early on enough of them), and
+    calibrate on them when the file is large enough for a split to be trusted."""
+    vocabulary, bags, y = data.prepare(split.train)
+    model = build_model(len(vocabulary), len(data.tags), config.seed, **model_options)
+    metrics: dict = {"validation_patterns": len(split.val), "train_patterns": len(split.train)}
+    if not split.val:
+        history = fit(
+            model, bags, y, config, config.epochs, None, progress.epochs("fit"), False, progress.batches("fit")
+        )
+        return Fitted(model, vocabulary, history, False, split.note, metrics, None)
+    encoder = data.feature_set.encoder(vocabulary)  # its index encodes the split, its shares weigh the confidences
+    val_bags, val_y = data.encode(split.val, encoder.index), data.y[split.val]
+    stop_early = len(split.val) >= STOP_EARLY_FROM
+    note = split.note
+    if not stop_early:
+        note += f"; fewer than {STOP_EARLY_FROM} held out, too few to stop early on: all {config.epochs} epochs run"
+    history = fit(
+        model,
+        bags,
+        y,
+        config,
+        config.epochs,
+        (val_bags, val_y),
+        progress.epochs("fit"),
+        stop_early,
+        progress.batches("fit"),
+    )
+    metrics["val_loss"] = history.epochs[history.best_epoch - 1].val_loss
+    calibration = None
+    if len(split.val) >= CALIBRATE_FROM and len(data.texts) >= CROSS_VALIDATE_BELOW:
+        shares = known_shares(encoder, [data.texts[i] for i in split.val])
+        temperature, threshold, found = calibrate_fallback(
+            predict_proba(model, val_bags), val_y, shares, data.out_of_scope
+        )
+        calibration = Calibration(temperature, threshold, "validation split", found)
+    return Fitted(model, vocabulary, history, stop_early, note, metrics, calibration)
+
+
+def calibrate_by_cross_validation(
+    data: Examples,
+    config: TrainConfig,
+    epochs: int,
+    model_options: dict,
+    on_epoch: Callable[[str, EpochStats], None] | None,
+) -> Calibration | None:
+    """The fallback calibrated on every pattern, each predicted by a network trained without it; None when too few
+    patterns can be held out."""
+    folds = cross_validation_folds(data.labels, CROSS_VALIDATION_FOLDS, config.seed)
+    if sum(map(len, folds)) < CALIBRATE_FROM:
+        return None
+    keep = KEEP_CORRECT if data.out_of_scope is not None else KEEP_CORRECT_CROSS_VALIDATED
+    raw, gold, shares = cross_validated_probabilities(folds, data, config, epochs, model_options, on_epoch)
+    temperature, threshold, found = calibrate_fallback(raw, gold, shares, data.out_of_scope, keep)
+    metrics = {f"cv_{k.removeprefix('val_')}": v for k, v in found.items()}
+    return Calibration(temperature, threshold, f"cross-validation ({len(folds)} folds, {len(gold)} patterns)", metrics)
+
+
+def refit_on_all(
+    data: Examples, config: TrainConfig, epochs: int, model_options: dict, progress: Progress
+) -> tuple[IntentNet, list[str], History]:
+    """A new network on every pattern, for the number of epochs the first fit found best."""
+    vocabulary, bags, y = data.prepare(list(range(len(data.texts))))
+    model = build_model(len(vocabulary), len(data.tags), config.seed, **model_options)
+    history = fit(model, bags, y, config, epochs, None, progress.epochs("refit"), on_batch=progress.batches("refit"))
+    return model, vocabulary, history
 
 
 def calibrate_fallback(
@@ -268,11 +351,7 @@ def cross_validation_folds(labels: Sequence[str], k: int, seed: int) -> list[lis
 
 def cross_validated_probabilities(
     folds: list[list[int]],
-    feature_lists: list[list[str]],
-    texts: list[str],
-    y_all: torch.Tensor,
-    feature_set: FeatureSet,
-    n_intents: int,
+    data: Examples,
     config: TrainConfig,
     epochs: int,
     model_options: dict,
@@ -283,17 +362,14 @@ def cross_validated_probabilities(
     probs, gold, shares = [], [], []
     for number, held in enumerate(folds):
         held_set = set(held)
-        rows = [i for i in range(len(texts)) if i not in held_set]
-        vocabulary = text.build_vocabulary(feature_lists[i] for i in rows)
-        encoder = feature_set.encoder(vocabulary)
-        index = encoder.index
-        model = build_model(len(vocabulary), n_intents, config.seed + 1 + number, **model_options)
-        bags = Bags.from_lists([text.ids_of(feature_lists[i], index) for i in rows])
+        rows = [i for i in range(len(data.texts)) if i not in held_set]
+        vocabulary = text.build_vocabulary(data.feature_lists[i] for i in rows)
+        encoder = data.feature_set.encoder(vocabulary)
+        model = build_model(len(vocabulary), len(data.tags), config.seed + 1 + number, **model_options)
         phase = f"cv{number + 1}/{len(folds)}"
         last_only = None if on_epoch is None else (lambda s, p=phase: s.epoch == s.total and on_epoch(p, s))
-        fit(model, bags, y_all[rows], config, epochs, None, last_only)
-        held_bags = Bags.from_lists([text.ids_of(feature_lists[i], index) for i in held])
-        probs.append(predict_proba(model, held_bags))
-        gold.append(y_all[held])
-        shares.append(known_shares(encoder, [texts[i] for i in held]))
+        fit(model, data.encode(rows, encoder.index), data.y[rows], config, epochs, None, last_only)
+        probs.append(predict_proba(model, data.encode(held, encoder.index)))
+        gold.append(data.y[held])
+        shares.append(known_shares(encoder, [data.texts[i] for i in held]))
     return torch.cat(probs), torch.cat(gold), np.concatenate(shares)

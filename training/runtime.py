@@ -1,8 +1,8 @@
 """The one place that chooses the device, the number of torch threads for training, and seeds the random generators.
 
-Threads: on an idle 2-core machine two threads train about 15 % faster than one, but they wait for each other at every
-step, so when another process keeps a core busy two threads are 2.5 to 4 times slower than one. Training
-therefore takes one thread per CPU that other processes leave free; OMP_NUM_THREADS, when set, decides instead.
+Threads: torch's threads wait for each other at every step, so on a busy machine more threads than free cores are much
+slower than one (docs/design.md). Training therefore takes one thread per CPU that other processes leave free;
+OMP_NUM_THREADS, when set, decides instead.
 Serving pins one thread per worker (app/server.py), because requests already run in parallel there.
 """
 

@@ -25,8 +25,8 @@ from training.errors import UserError
 def _import_stemmers() -> tuple[type, type]:
     """nltk's Porter and Snowball stemmers, imported without letting nltk's package pull in scikit-learn and SciPy.
 
-    nltk's `__init__` imports its scikit-learn classifier wrapper, and with it SciPy: 113 MB of resident memory
-    and 1,350 modules in every serving process, which needs nothing from nltk but a stemmer (27 MB without them).
+    nltk's `__init__` imports its scikit-learn classifier wrapper, and with it SciPy: about a hundred MB and a
+    thousand modules in every serving process, which needs nothing from nltk but a stemmer (docs/design.md).
     While nltk loads, the two are marked unavailable (a `None` entry in sys.modules makes their import fail, which
     nltk handles); they import normally afterwards. Where they are already loaded, nothing is blocked.
     """
