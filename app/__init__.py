@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Mapping[s
     from flask import Flask
 
     from app.admin import admin
+    from app.context_token import ContextTokens
     from app.errors import register_error_handlers
     from app.hooks import register_hooks
     from app.model_store import ModelStore
@@ -44,4 +46,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Mapping[s
     app.register_blueprint(api)
     app.register_blueprint(admin)
     app.extensions["model_store"] = ModelStore(app.config["MODEL_PATH"], app.config["MODEL_SHARED_DIR"])
+    if not app.config["SECRET_KEY"]:  # one process (tests, a WSGI server without `chatbot serve`): its own key
+        app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+        app.logger.info(
+            "CHATBOT_SECRET_KEY is not set: conversation contexts are signed with a key made for this process"
+        )
+    app.extensions["context_tokens"] = ContextTokens(app.config["SECRET_KEY"], app.config["CONTEXT_MAX_AGE"])
     return app

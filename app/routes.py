@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
+from app.context_token import ContextTokens
 from app.errors import ApiError
 from app.model_store import current_store
 
@@ -21,10 +22,25 @@ def chat_page() -> str:
 
 @api.post("/chat")
 def chat() -> Response:
-    message = checked_message(json_body().get("message"), "message")
-    answer = current_store().classifier().predict(message)
+    """One turn of a conversation: the answer, and the context token to send with the next message."""
+    body = json_body()
+    message = checked_message(body.get("message"), "message")
+    token = body.get("context")
+    if token is not None and not isinstance(token, str):
+        raise ApiError(400, "'context' must be the context token of an earlier answer (a string), or left out")
+    tokens: ContextTokens = current_app.extensions["context_tokens"]
+    received = tokens.loads(token)
+    classifier = current_store().classifier()
+    turn = classifier.respond(message, received.active)
+    answer = turn.prediction
     current_app.logger.debug("chat %r -> %s %.3f", message, answer.intent, answer.confidence)
-    return jsonify(answer.to_dict())
+    reset = received.reset or ("unknown_names" if turn.dropped else None)
+    context = {
+        "token": tokens.dumps(turn.active, (classifier.summary.intents_sha256 or "")[:12]),
+        "active": sorted(turn.active),
+        "reset": reset,
+    }
+    return jsonify(answer.to_dict() | {"filtered_out": turn.filtered, "context": context})
 
 
 @api.post("/predict")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -132,9 +133,18 @@ def run_server(
     read_limits = ReadLimits(settings["READ_TIMEOUT"], settings["MAX_CONTENT_LENGTH"])
     shared_dir = create_shared_dir(model)
     settings |= {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
+    made_secret = not settings["SECRET_KEY"]
+    if made_secret:  # one key for all workers, so that any of them reads another's context tokens
+        settings["SECRET_KEY"] = secrets.token_urlsafe(32)
     master = os.getpid()
     try:
         bind = f"fd://{bind_listener(host, port).detach()}"  # gunicorn takes the descriptor over
+        if made_secret:
+            print(
+                "CHATBOT_SECRET_KEY is not set: conversation contexts are signed with a key made now, shared by "
+                "this server's workers; set it to keep them across restarts and replicas",
+                flush=True,
+            )
         GunicornServer(lambda: worker_app(settings), gunicorn_options(bind, workers, threads), read_limits).run()
     finally:
         if os.getpid() == master:  # worker processes leave through here too, by sys.exit in gunicorn's fork

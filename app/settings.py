@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "READ_TIMEOUT": 10.0,  # seconds `chatbot serve` waits for a request's head, then as long again for its body
     "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
+    # Signs the conversation-context tokens; None: made at start (by `chatbot serve` for all its workers), so tokens
+    # do not outlive the process. Replicas behind one load balancer need the same one.
+    "SECRET_KEY": None,
+    "CONTEXT_MAX_AGE": 30 * 60.0,  # seconds a context token stays valid: a stale tab does not steer a new question
 }
 
 
@@ -36,6 +40,7 @@ class SettingsError(UserError, ValueError):
     """A CHATBOT_* variable is malformed; the message names it."""
 
 
+MIN_SECRET_CHARS = 16  # a short secret can be guessed offline from one token
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -63,6 +68,12 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     ):
         if environ.get(variable):
             settings[key] = _positive_int(environ[variable], variable)
+    if environ.get("CHATBOT_SECRET_KEY"):
+        if len(environ["CHATBOT_SECRET_KEY"]) < MIN_SECRET_CHARS:
+            raise SettingsError(f"CHATBOT_SECRET_KEY must have at least {MIN_SECRET_CHARS} characters")
+        settings["SECRET_KEY"] = environ["CHATBOT_SECRET_KEY"]
+    if environ.get("CHATBOT_CONTEXT_MAX_AGE"):
+        settings["CONTEXT_MAX_AGE"] = _positive_seconds(environ["CHATBOT_CONTEXT_MAX_AGE"], "CHATBOT_CONTEXT_MAX_AGE")
     if environ.get("CHATBOT_READ_TIMEOUT"):
         settings["READ_TIMEOUT"] = _positive_seconds(environ["CHATBOT_READ_TIMEOUT"], "CHATBOT_READ_TIMEOUT")
     if environ.get("CHATBOT_LOG_LEVEL"):

@@ -10,6 +10,7 @@ import click
 from chatbot.options import model_option, threshold_option
 
 QUIT_WORDS = {"quit", "exit", "bye!", ":q"}
+RESET_COMMAND = "/reset"
 
 
 def load_classifier(model: str):
@@ -80,10 +81,14 @@ def enable_line_editing(stdin) -> bool:
 @threshold_option()
 @click.option("--verbose", "-v", is_flag=True, help="Show the intent and confidence under each answer.")
 def chat(model: str, threshold: float | None, verbose: bool) -> None:
-    """Talk to the bot in the terminal; `quit`, Ctrl-D or Ctrl-C ends the conversation."""
+    """Talk to the bot in the terminal; `quit`, Ctrl-D or Ctrl-C ends the conversation, `/reset` starts a new one.
+
+    Follow-up questions work as in the chat page: the contexts an answer sets steer the next messages.
+    """
     classifier = load_classifier(model)
     enable_line_editing(sys.stdin)
-    click.echo(f"Chatbot ready ({len(classifier.tags)} intents). Type 'quit' to leave.")
+    click.echo(f"Chatbot ready ({len(classifier.tags)} intents). Type 'quit' to leave, '/reset' to start over.")
+    active: dict[str, int | None] = {}
     while True:
         try:
             message = input("you> ")
@@ -94,9 +99,18 @@ def chat(model: str, threshold: float | None, verbose: bool) -> None:
             break
         if not message.strip():
             continue
-        answer = classifier.predict(message, threshold=threshold)
+        if message.strip().lower() == RESET_COMMAND:
+            active = {}
+            click.echo("(new conversation: no context)")
+            continue
+        turn = classifier.respond(message, active, threshold=threshold)
+        answer, active = turn.prediction, turn.active
         click.echo(f"bot> {shown(answer.response)}")
         if verbose:
             note = " (fallback)" if answer.fallback else ""
+            if turn.filtered:
+                note += f"; not in context: {', '.join(map(shown, turn.filtered))}"
+            if active:
+                note += f"; context: {', '.join(map(shown, sorted(active)))}"
             click.echo(f"     [{shown(answer.intent)} {answer.confidence:.2f}{note}]")
     click.echo("Bye!")

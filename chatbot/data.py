@@ -51,7 +51,7 @@ def validate(file: str, strict: bool, as_json: bool) -> None:
     else:
         click.echo(intents.summary())
         for finding in intents.findings:
-            click.echo(f"{'repair' if finding.is_repair else 'note'}: {finding}  [{finding.kind}]")
+            click.echo(f"{finding.label}: {finding}  [{finding.kind}]")
         notes = len(intents.findings) - len(repairs)
         verdict = "refused under --strict" if not ok else "the file trains"
         click.echo(f"{len(repairs)} repair(s), {notes} note(s): {verdict}.")

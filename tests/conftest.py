@@ -196,3 +196,118 @@ def start_server(tmp_path_factory: pytest.TempPathFactory):
     yield start
     for server in servers:
         server.stop()
+
+
+# --- Conversations with contexts ---------------------------------------------------------------------------------
+
+# The classic tutorial's moped rental: "today" may answer only after the rental question set "rentalday", and a
+# greeting clears it.
+RENTAL_INTENTS = {
+    "intents": [
+        {
+            "tag": "greeting",
+            "patterns": ["Hi", "How are you", "Is anyone there?", "Hello", "Good day", "hey there"],
+            "responses": ["Hello, thanks for visiting"],
+            "context_set": "",
+        },
+        {
+            "tag": "goodbye",
+            "patterns": ["Bye", "See you later", "Goodbye", "I am leaving"],
+            "responses": ["See you later, thanks for visiting"],
+        },
+        {
+            "tag": "thanks",
+            "patterns": ["Thanks", "Thank you", "That's helpful", "thanks a lot"],
+            "responses": ["Happy to help!"],
+        },
+        {
+            "tag": "rental",
+            "patterns": [
+                "Can we rent a moped?",
+                "I'd like to rent a moped",
+                "How does this work?",
+                "rent a scooter",
+                "moped rental",
+            ],
+            "responses": ["Are you looking to rent today or later this week?"],
+            "context_set": "rentalday",
+        },
+        {
+            "tag": "today",
+            "patterns": ["today", "today please", "for today", "rent it today"],
+            "responses": ["For rentals today please call 1-800-MYMOPED"],
+            "context_filter": "rentalday",
+        },
+    ]
+}
+
+# A bank asks for the customer's ID first, then a name, then a date of birth: each question is answerable only in
+# its turn (like a public banking bot that filters ten intents this way).
+BANKING_FLOW_INTENTS = {
+    "intents": [
+        {
+            "tag": "greeting",
+            "patterns": ["hello", "hi there", "good morning", "hey"],
+            "responses": ["Welcome to the bank. What is your customer ID?"],
+            "context_set": "",
+        },
+        {
+            "tag": "customer_id",
+            "patterns": [
+                "my customer id is 12345",
+                "customer id 998877",
+                "here is my customer number",
+                "my id is 4455",
+                "customer number 123",
+            ],
+            "responses": ["Thank you. What is your first name?"],
+            "context_set": "has_id",
+        },
+        {
+            "tag": "first_name",
+            "patterns": ["my first name is John", "first name Maria", "my name is Anna", "call me Peter"],
+            "responses": ["Thanks. What is your date of birth?"],
+            "context_filter": "has_id",
+            "context_set": ["has_id", "has_name"],
+        },
+        {
+            "tag": "date_of_birth",
+            "patterns": ["I was born on 1 May 1990", "my date of birth is 3 March 1985", "born 12 June 1970"],
+            "responses": ["You are verified. How can I help?"],
+            "context_filter": "has_name",
+            "context_set": "verified",
+            "context_lifespan": 2,
+        },
+        {
+            "tag": "balance",
+            "patterns": ["what is my balance", "how much money do I have", "show my account balance"],
+            "responses": ["Your balance is shown in the app."],
+        },
+        {
+            "tag": "goodbye",
+            "patterns": ["bye", "goodbye", "see you", "that is all"],
+            "responses": ["Goodbye!"],
+        },
+    ]
+}
+
+
+def _trained_flow(document: dict, folder: Path) -> Path:
+    import json
+
+    from training.intents_reader import load_intents
+    from training.train_file import train_file
+
+    intents = folder / "intents.json"
+    intents.write_text(json.dumps(document), encoding="utf-8")
+    return train_file(load_intents(intents), folder / "chatbot.pt").path
+
+
+@pytest.fixture(scope="session")
+def rental_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained_flow(RENTAL_INTENTS, tmp_path_factory.mktemp("rental"))
+
+
+@pytest.fixture(scope="session")
+def banking_flow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained_flow(BANKING_FLOW_INTENTS, tmp_path_factory.mktemp("banking-flow"))

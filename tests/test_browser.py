@@ -131,3 +131,22 @@ def test_the_page_says_when_the_server_cannot_be_reached(browser, start_server, 
         wait_for_messages(browser, ".message.user", 2)[1].text == "are you there?"
     )  # the unanswered message stays in view
     browser.save_screenshot(str(screenshot_path(tmp_path, "chat_unreachable.png")))
+
+
+def test_the_page_carries_the_conversation_context_and_a_new_page_starts_over(
+    browser, start_server, rental_model, tmp_path
+):
+    server = start_server(rental_model, workers=2, threads=2)  # two workers: the token, not a worker, holds it
+    open_page(browser, server.url)
+    send(browser, "can we rent a moped?")
+    rental = bot_answers(browser, 1)[0]
+    assert rental.find_element("css selector", ".note").text.endswith("· context: rentalday")
+    send(browser, "today")
+    today = bot_answers(browser, 2)[1]
+    assert today.find_element("css selector", ".bubble").text == "For rentals today please call 1-800-MYMOPED"
+    browser.save_screenshot(str(screenshot_path(tmp_path, "chat_context.png")))
+
+    open_page(browser, server.url)  # a new page: a new conversation
+    send(browser, "today")
+    fresh = bot_answers(browser, 1)[0]
+    assert fresh.find_element("css selector", ".bubble").text != "For rentals today please call 1-800-MYMOPED"

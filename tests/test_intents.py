@@ -289,8 +289,9 @@ def test_tag_defined_twice_is_merged_at_its_first_place(tmp_path):
     assert greet.patterns == ("hi", "hello", "hey", "good morning")
     assert greet.responses == ("Hi!", "Hey!")
     assert greet.extra == {"context_set": "first", "context_filter": "x"}
-    assert kinds(intents) == ["duplicate_tag"]
-    finding = intents.findings[0]
+    # the first definition's context keys: "x" is set by no intent, "first" filtered on by none (notes of their own)
+    assert kinds(intents) == ["unreachable_context", "unused_context", "duplicate_tag"]
+    finding = intents.findings[2]
     assert (finding.where, finding.tag) == (place(path, 3, "greet"), "greet")
     assert "intent #1 ('greet')" in finding.message
     assert intents.examples()[1] == ["greet"] * 4 + ["bye"] * 3
@@ -344,6 +345,8 @@ def test_extra_keys_are_kept_with_any_json_value(tmp_path):
     assert intents.intents[0].extra == extra
     assert json.loads(intents.intents[0].record()["extra_json"]) == extra
     assert intents.intents[1].extra == {"context_set": ""}
+    # "menu" is set by no intent and "ordering" filtered on by none: findings of their own, nothing else
+    assert kinds(intents) == ["unreachable_context", "unused_context"]
     assert intents.intents[0].record() == {
         "tag": "a",
         "trainable": True,
@@ -351,7 +354,6 @@ def test_extra_keys_are_kept_with_any_json_value(tmp_path):
         "responses": ["OK."],
         "extra_json": json.dumps(extra),
     }
-    assert intents.findings == ()
 
 
 # --- text -------------------------------------------------------------------------------------------------------------
@@ -521,6 +523,8 @@ def test_every_finding_kind_is_documented_and_only_few_patterns_is_a_note():
         "same_words",
         "few_patterns",
         "out_of_scope",
+        "unreachable_context",
+        "unused_context",
         "long_pattern",
         "long_tag",
         "many_intents",

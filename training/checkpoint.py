@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from training.context import ContextKeyError, IntentContext, intent_context
 from training.errors import UserError
 from training.fallback import FALLBACK_RESPONSES
 from training.featurize import FeatureSet
@@ -313,6 +314,7 @@ class Parts:
     temperature: float
     scale_by_known_words: bool  # format 3: confidence weighed by the share of known words
     out_of_scope_tag: str | None
+    contexts: dict[str, IntentContext]  # tag -> its context keys (format 2 on keeps them); tags without: none
 
 
 def answering_parts(checkpoint: dict[str, Any], source: str | Path) -> Parts:
@@ -341,6 +343,7 @@ def answering_parts(checkpoint: dict[str, Any], source: str | Path) -> Parts:
             temperature=float(fallback.get("temperature", 1.0)),
             scale_by_known_words=fallback.get("scale_by_known_words") is True,
             out_of_scope_tag=out_of_scope if out_of_scope in tags else None,
+            contexts=_contexts(checkpoint.get("intents", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{source}: damaged checkpoint ({type(exc).__name__}: {exc})"[:300]) from None
@@ -352,6 +355,18 @@ def answering_parts(checkpoint: dict[str, Any], source: str | Path) -> Parts:
     if not all(isinstance(t, torch.Tensor) and torch.isfinite(t).all() for t in parts.state_dict.values()):
         raise CheckpointError(f"{source}: damaged checkpoint (weights that are not finite numbers)")
     return parts
+
+
+def _contexts(records: list[dict]) -> dict[str, IntentContext]:
+    """Each intent's context keys, from the extra keys its record keeps as JSON text. Keys a file's reader of the
+    time did not check, and that do not make sense, are left out: such an intent answers as it did then."""
+    contexts = {}
+    for record in records:
+        try:
+            contexts[record["tag"]] = intent_context(json.loads(record.get("extra_json", "{}")))
+        except (ContextKeyError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+    return contexts
 
 
 def _response_only_tags(records: Any) -> list[str]:
@@ -404,3 +419,4 @@ def summary(checkpoint: dict[str, Any]) -> Summary:
         best_epoch=train_config.get("best_epoch"),
         refit_on_all_data=bool(checkpoint.get("refit_on_all_data")),
     )
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +14,21 @@ import torch
 
 from training.bags import Bags
 from training.checkpoint import CheckpointError, answering_parts, load_checkpoint, summary
+from training.context import Active, ContextRules
 from training.fallback import calibrate, scaled_confidence
 from training.model import IntentNet
 
 TOP_K = 3
+
+
+@dataclass(slots=True)
+class Turn:
+    """One answer in a conversation, and what it leaves for the next message."""
+
+    prediction: Prediction
+    filtered: list[str]  # intents ranked at or above the answer that their context_filter kept from answering
+    active: Active  # the active contexts after this answer
+    dropped: list[str]  # active names the model does not use, left out (a token made for another model)
 
 
 @dataclass(slots=True)
@@ -66,6 +77,7 @@ class IntentClassifier:
         self.temperature = parts.temperature
         self.scale_by_known_words = parts.scale_by_known_words
         self.out_of_scope = self.tags.index(parts.out_of_scope_tag) if parts.out_of_scope_tag else -1
+        self.context_rules = ContextRules(parts.contexts)
         self.model.eval()
         self.encoder = self.feature_set.encoder(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
@@ -83,11 +95,30 @@ class IntentClassifier:
         return self.encoder(message)[0]
 
     def predict(self, message: str, threshold: float | None = None) -> Prediction:
-        """Answer one message."""
+        """Answer one message, on its own (every intent may answer, whatever its context_filter)."""
         ids, share = self.encoder(message)
         with torch.inference_mode():
             probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
         return self._answers([message], probs, [ids], [share], threshold)[0]
+
+    def respond(self, message: str, active: Mapping[str, int | None], threshold: float | None = None) -> Turn:
+        """Answer one message of a conversation whose active contexts are `active` (training/context.py).
+
+        The intents ranked as `predict` ranks them, without those whose context_filter no active name meets; the
+        best remaining one answers, or the fallback when its confidence is too low or nothing remains.
+        """
+        rules = self.context_rules
+        active, dropped = rules.known(active)
+        ids, share = self.encoder(message)
+        with torch.inference_mode():
+            probs = self._probabilities(torch.tensor(ids, dtype=torch.long), self._one_offset)
+        eligible = rules.eligible(self.tags, active)
+        answer = self._answers([message], probs, [ids], [share], threshold, eligible)[0]
+        raw = probs[0].tolist()
+        bar = raw[self.tags.index(answer.intent)]
+        outranked = [j for j, ok in enumerate(eligible) if not ok and raw[j] >= bar]
+        filtered = [self.tags[j] for j in sorted(outranked, key=lambda j: -raw[j])]
+        return Turn(answer, filtered, rules.after(active, None if answer.fallback else answer.intent), dropped)
 
     def predict_batch(self, messages: Sequence[str], threshold: float | None = None) -> list[Prediction]:
         """Answer many messages in one forward pass; the same answers as `predict` one by one."""
@@ -118,22 +149,35 @@ class IntentClassifier:
         ids: Sequence[list[int]],
         shares: Sequence[float],
         threshold: float | None,
+        eligible: Sequence[bool] | None = None,
     ) -> list[Prediction]:
         """Predictions from (messages, intents) probabilities. A message falls back when its confidence is below the
         threshold, when it has no known feature, and when its top intent is the out-of-scope one (whose own
         responses, if it has any, are the answer)."""
         limit = self.threshold if threshold is None else threshold
-        top = torch.topk(probs, min(TOP_K, len(self.tags)), dim=1)
+        ranked = probs
+        if eligible is not None and not all(eligible):  # the filtered intents rank below every other, at -1
+            ranked = probs.masked_fill(~torch.tensor(list(eligible)), -1.0)
+        top = torch.topk(ranked, min(TOP_K, len(self.tags)), dim=1)
         tags, responses, fallbacks, draw = self.tags, self.responses, self.fallback_responses, self._random.random
         scale, out_of_scope = self.scale_by_known_words, self.out_of_scope
         answers = []
         for message, known, share, values, indices in zip(
             messages, ids, shares, top.values.tolist(), top.indices.tolist()
         ):
+            nothing_eligible = False
+            if ranked is not probs:
+                indices = [i for i in indices if eligible[i]]
+                values = values[: len(indices)]
+                if not indices:  # every intent is filtered: the fallback, naming the best of them
+                    nothing_eligible = True
+                    best = int(probs[0].argmax())
+                    indices, values = [best], [float(probs[0, best])]
             if scale:
                 values = [scaled_confidence(v, share) for v in values]
             intent, confidence = tags[indices[0]], values[0]
-            fallback = not known or not confidence >= limit or indices[0] == out_of_scope  # NaN falls back too
+            # NaN falls back too
+            fallback = nothing_eligible or not known or not confidence >= limit or indices[0] == out_of_scope
             pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]
             alternatives = list(zip(map(tags.__getitem__, indices), values))
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
@@ -159,6 +203,7 @@ class IntentClassifier:
             "temperature": self.temperature,
             "metrics": made.metrics,
             "intents_sha256": made.intents_sha256,
+            "context_names": sorted(self.context_rules.names),
         }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.context import IntentContext, intent_context
 from training.errors import UserError
 
 FEW_PATTERNS = 3  # below this an intent trains, with a note: it will be recognised poorly
@@ -46,6 +47,8 @@ KINDS = {
     "same_words": "patterns under two tags with the same words (the network cannot tell them apart)",
     "few_patterns": f"intents with fewer than {FEW_PATTERNS} patterns (more are recognised better)",
     "out_of_scope": f"the '{OUT_OF_SCOPE_TAG}' intent: its patterns teach what not to answer (it falls back)",
+    "unreachable_context": "intents filtered on a context no intent sets: they can never answer",
+    "unused_context": "contexts set that no intent filters on (they only clear or replace other contexts)",
     "long_pattern": f"patterns longer than {PATTERN_CHARS[0]:,} characters (they slow training; "
     f"refused above {PATTERN_CHARS[1]:,})",
     "long_tag": f"tags longer than {TAG_CHARS[0]:,} characters (sent with every answer; "
@@ -55,8 +58,11 @@ KINDS = {
     "many_patterns": f"more than {PATTERNS[0]:,} patterns (training time and memory grow with their number; "
     f"refused above {PATTERNS[1]:,})",
 }
+# not repairs, but problems --strict refuses
+WARNINGS = {"unreachable_context"}
 # advice: never a refusal, even under --strict
 NOTES = {
+    "unused_context",
     "similar_tags",
     "same_words",
     "few_patterns",
@@ -84,7 +90,12 @@ class Finding:
 
     @property
     def is_repair(self) -> bool:
+        """Whether `--strict` refuses the file for it: every finding but the notes."""
         return self.kind not in NOTES
+
+    @property
+    def label(self) -> str:
+        return "note" if self.kind in NOTES else "warning" if self.kind in WARNINGS else "repair"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "where": self.where, "message": self.message, "tag": self.tag}
@@ -104,6 +115,11 @@ class Intent:
     def trainable(self) -> bool:
         """Has patterns, so it is a class of the network; the others answer only when something else routes to them."""
         return bool(self.patterns)
+
+    @property
+    def context(self) -> IntentContext:
+        """Its follow-up rules (`context_filter`, `context_set`, `context_lifespan`); the reader checked them."""
+        return intent_context(self.extra)
 
     def record(self) -> dict[str, Any]:
         """What the checkpoint keeps of every intent, trainable or not."""

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from training.context import ContextKeyError, ContextRules, intent_context
 from training.files import read_user_file
 from training.intents import (
     FEW_PATTERNS,
@@ -71,6 +72,7 @@ def parse_intents(document: Any, source: str = "intents.json", sha256: str = "")
     reader.key_spelling_finding()
     reader.findings += _merged_findings(intents, reader.place, reader.number)
     reader.findings += _size_findings(intents, source)
+    reader.findings += _context_findings(intents, reader.place, reader.number)
     trainable = [intent for intent in intents if intent.trainable]
     if len(trainable) < 2:
         which = f"only one intent ({trainable[0].tag!r}) has" if trainable else "no intent has"
@@ -158,6 +160,10 @@ class _Reader:
         if kept_responses and len(kept_responses) < len(responses):
             dropped = len(responses) - len(kept_responses)
             self.add("blank_response", place, f"{dropped} blank response(s) dropped", tag, index + 1)
+        try:
+            intent_context(extra)
+        except ContextKeyError as exc:
+            raise IntentsError(f"{place}: {exc}") from None
         return Intent(tag, tuple(patterns), tuple(kept_responses), extra)
 
     def _tag(self, values: list[tuple[str, Any]], where: str) -> str:
@@ -332,6 +338,34 @@ def _size_findings(intents: list[Intent], source: str) -> list[Finding]:
             )
         if count > note_above:
             findings.append(Finding(kind, source, f"{count:,} {what}, more than {note_above:,}"))
+    return findings
+
+
+def _context_findings(
+    intents: list[Intent], place: Callable[[str], str], number: Callable[[str], int]
+) -> list[Finding]:
+    rules = ContextRules({intent.tag: intent.context for intent in intents})
+    findings = []
+    for tag, names in rules.unreachable().items():
+        findings.append(
+            Finding(
+                "unreachable_context",
+                place(tag),
+                f"context_filter {', '.join(map(repr, names))}: no intent sets it, so this intent can never answer",
+                tag,
+                number(tag),
+            )
+        )
+    for tag, names in rules.unused().items():
+        findings.append(
+            Finding(
+                "unused_context",
+                place(tag),
+                f"context_set {', '.join(map(repr, names))}: no intent filters on it",
+                tag,
+                number(tag),
+            )
+        )
     return findings
 
 

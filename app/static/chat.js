@@ -1,4 +1,6 @@
 // The chat page: sends each message to POST /api/chat and shows the answer.
+// The conversation's context (what follow-up questions an answer allows) travels as the signed token of the last
+// answer, kept in memory only: a new page starts a new conversation.
 // Every text from the server or the user goes in with textContent, never innerHTML: an answer holding markup
 // is shown as written and cannot run. The page's Content-Security-Policy forbids inline script as a second guard.
 "use strict";
@@ -11,6 +13,12 @@
   const input = document.getElementById("message");
   const conversation = document.getElementById("conversation");
   const status = document.getElementById("status");
+  const RESETS = {
+    expired: "The conversation had been idle too long, so it starts over.",
+    invalid: "The conversation could not be continued, so it starts over.",
+    unknown_names: "The bot was updated, so part of the conversation was forgotten.",
+  };
+  let contextToken = null;
 
   function percent(confidence) {
     return `${Math.round(confidence * 100)}%`;
@@ -51,8 +59,14 @@
   }
 
   function showAnswer(answer) {
+    const context = answer.context || {};
+    contextToken = context.token || null;
+    if (context.reset && RESETS[context.reset]) {
+      addMessage("notice", RESETS[context.reset]);
+    }
     const item = addMessage("bot", answer.response);
-    const guess = `${answer.intent} · ${percent(answer.confidence)}`;
+    const active = (context.active || []).length ? ` · context: ${context.active.join(", ")}` : "";
+    const guess = `${answer.intent} · ${percent(answer.confidence)}${active}`;
     if (answer.fallback) {
       addNote(item, `Not sure — try rephrasing (closest: ${guess})`, "unsure");
     } else if (answer.confidence < UNSURE_BELOW) {
@@ -81,7 +95,8 @@
     addMessage("user", text);
     const typing = addTyping();
     try {
-      const response = await postJson("/api/chat", { message: text });
+      const payload = contextToken ? { message: text, context: contextToken } : { message: text };
+      const response = await postJson("/api/chat", payload);
       const body = await response.json().catch(() => null);
       typing.remove();
       if (status.dataset.state !== "online") {
