@@ -46,10 +46,20 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Mapping[s
     app.register_blueprint(api)
     app.register_blueprint(admin)
     app.extensions["model_store"] = ModelStore(app.config["MODEL_PATH"], app.config["MODEL_SHARED_DIR"])
-    if not app.config["SECRET_KEY"]:  # one process (tests, a WSGI server without `chatbot serve`): its own key
-        app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+    if not app.config["CONTEXT_SECRET"]:  # one process (tests, a WSGI server without `chatbot serve`): its own key
+        app.config["CONTEXT_SECRET"] = secrets.token_urlsafe(32)
         app.logger.info(
             "CHATBOT_SECRET_KEY is not set: conversation contexts are signed with a key made for this process"
         )
-    app.extensions["context_tokens"] = ContextTokens(app.config["SECRET_KEY"], app.config["CONTEXT_MAX_AGE"])
+    app.extensions["context_tokens"] = ContextTokens(app.config["CONTEXT_SECRET"], app.config["CONTEXT_MAX_AGE"])
+    app.extensions["message_log"] = None
+    if app.config["MESSAGE_LOG"]:
+        from app.message_log import MessageLog
+
+        app.extensions["message_log"] = MessageLog(
+            app.config["MESSAGE_LOG"],
+            app.config["MESSAGE_LOG_MAX_BYTES"],
+            app.config["MESSAGE_LOG_BACKUPS"],
+            raw=app.config["MESSAGE_LOG_RAW"],
+        )
     return app

@@ -8,6 +8,9 @@ the payload and its time, no hand-written cryptography.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +20,15 @@ from training.context import Active
 
 SALT = "chatbot-context"  # keeps these tokens apart from anything else the same secret signs
 MAX_TOKEN_CHARS = 4096  # what this service writes stays far under 1 KB; a longer token is not one of ours
+PLAIN_PREFIX = "c."  # a conversation with no active context: its id, unsigned (a signed token never starts so)
+PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 @dataclass(frozen=True)
 class Received:
     active: Active
     reset: str | None  # why the client's context was not used: "expired", "invalid"; None when it was
+    conversation: str  # the conversation's random id: the token's, or a new one when there is none
 
 
 class ContextTokens:
@@ -30,24 +36,43 @@ class ContextTokens:
         self.serializer = URLSafeTimedSerializer(secret, salt=SALT)
         self.max_age = max_age
 
-    def dumps(self, active: Active, model: str) -> str:
-        """A token for the active names (and their remaining turns) of a conversation with `model`."""
-        return self.serializer.dumps({"a": active, "m": model})
+    def dumps(self, active: Active, model: str, conversation: str) -> str:
+        """A token for the active names (and their remaining turns) of a conversation with `model`.
+
+        With no active name there is nothing to protect: the token is the conversation's random id in clear
+        ("c.<id>"), which costs nothing to make or read, where signing costs about 50 µs a turn on a busy worker.
+        """
+        if not active:
+            return PLAIN_PREFIX + conversation
+        return self.serializer.dumps({"a": active, "m": model, "c": conversation})
 
     def loads(self, token: str | None) -> Received:
         """The active names a client's token holds; an unusable token gives none, and the reason."""
         if not token:
-            return Received({}, None)
+            return Received({}, None, new_conversation())
         if len(token) > MAX_TOKEN_CHARS:
-            return Received({}, "invalid")
+            return Received({}, "invalid", new_conversation())
+        if token.startswith(PLAIN_PREFIX):
+            conversation = token[len(PLAIN_PREFIX) :]
+            if PLAIN_ID.fullmatch(conversation):
+                return Received({}, None, conversation)
+            return Received({}, "invalid", new_conversation())
         try:
             payload = self.serializer.loads(token, max_age=self.max_age)
         except SignatureExpired:
-            return Received({}, "expired")
+            return Received({}, "expired", new_conversation())
         except BadData:
-            return Received({}, "invalid")
+            return Received({}, "invalid", new_conversation())
         active = _active(payload)
-        return Received({}, "invalid") if active is None else Received(active, None)
+        if active is None:
+            return Received({}, "invalid", new_conversation())
+        conversation = payload.get("c")
+        ok = isinstance(conversation, str) and 0 < len(conversation) <= 64
+        return Received(active, None, conversation if ok else new_conversation())
+
+
+def new_conversation() -> str:
+    return secrets.token_urlsafe(12)
 
 
 def _active(payload: Any) -> Active | None:
@@ -59,3 +84,10 @@ def _active(payload: Any) -> Active | None:
         if not isinstance(name, str) or not (left is None or (type(left) is int and left > 0)):
             return None
     return active
+
+
+def conversation_hash(conversation_id: str | None) -> str | None:
+    """A conversation's name in the message log: a hash of the random id its token carries, never an address."""
+    if not conversation_id:
+        return None
+    return hashlib.sha256(conversation_id.encode()).hexdigest()[:16]

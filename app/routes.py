@@ -7,9 +7,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
-from app.context_token import ContextTokens
+from app.context_token import ContextTokens, conversation_hash
 from app.errors import ApiError
 from app.model_store import current_store
+from training.intents import TAG_CHARS
+from training.messages import answer_record, feedback_record
+
+MAX_TAG_CHARS = TAG_CHARS[1]
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -35,12 +39,47 @@ def chat() -> Response:
     answer = turn.prediction
     current_app.logger.debug("chat %r -> %s %.3f", message, answer.intent, answer.confidence)
     reset = received.reset or ("unknown_names" if turn.dropped else None)
+    model = model_name(classifier)
     context = {
-        "token": tokens.dumps(turn.active, (classifier.summary.intents_sha256 or "")[:12]),
+        "token": tokens.dumps(turn.active, model, received.conversation),
         "active": sorted(turn.active),
         "reset": reset,
     }
-    return jsonify(answer.to_dict() | {"filtered_out": turn.filtered, "context": context})
+    if (message_log := current_app.extensions["message_log"]) is not None:
+        conversation = conversation_hash(received.conversation)
+        message_log.write(answer_record(answer, turn.filtered, model, conversation, message_log.raw))
+    response = jsonify(answer.to_dict() | {"filtered_out": turn.filtered, "context": context})
+    response.headers["X-Model-Digest"] = model
+    return response
+
+
+@api.post("/feedback")
+def feedback() -> Response:
+    """A person's thumbs-down on an answer: into the message log, where `chatbot review` lists it first."""
+    message_log = current_app.extensions["message_log"]
+    if message_log is None:
+        raise ApiError(404, "feedback is not collected here: the server runs without a message log")
+    body = json_body()
+    message = checked_message(body.get("message"), "message")
+    intent = body.get("intent")
+    if not isinstance(intent, str) or not intent.strip() or len(intent) > MAX_TAG_CHARS:
+        raise ApiError(400, f"'intent' must be the answer's intent: a string of 1 to {MAX_TAG_CHARS} characters")
+    model = body.get("model", "")
+    if not isinstance(model, str) or len(model) > 64:
+        raise ApiError(400, "'model' must be the X-Model-Digest of the answer (a string), or left out")
+    token = body.get("context")
+    if token is not None and not isinstance(token, str):
+        raise ApiError(400, "'context' must be the context token of the answer (a string), or left out")
+    tokens: ContextTokens = current_app.extensions["context_tokens"]
+    received = tokens.loads(token)
+    conversation = conversation_hash(received.conversation) if received.reset is None and token else None
+    message_log.write(feedback_record(message, intent, model, conversation, message_log.raw))
+    return jsonify(status="recorded"), 202
+
+
+def model_name(classifier) -> str:
+    """How answers and the log name the model: its file's digest, shortened, or its intents file's."""
+    return (classifier.digest or classifier.summary.intents_sha256 or "")[:16]
 
 
 @api.post("/predict")
@@ -61,7 +100,9 @@ def predict() -> Response:
 
 @api.get("/health")
 def health() -> Response:
-    return jsonify(status="ok", model=current_store().info())
+    return jsonify(
+        status="ok", model=current_store().info(), feedback=current_app.extensions["message_log"] is not None
+    )
 
 
 @api.post("/echo")

@@ -114,6 +114,7 @@ def run_server(
     port: int = 5000,
     workers: int = DEFAULT_WORKERS,
     threads: int = DEFAULT_THREADS,
+    overrides: dict[str, Any] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM.
 
@@ -122,6 +123,7 @@ def run_server(
     """
     import torch
 
+    from app.message_log import check_writable
     from app.model_store import create_shared_dir
     from app.settings import DEFAULTS, settings_from_env
 
@@ -129,13 +131,15 @@ def run_server(
     # with more threads hangs in its first parallel copy (libgomp is not fork-safe). One thread per worker is also
     # the fastest setting on a small machine (NOTES).
     torch.set_num_threads(1)
-    settings = DEFAULTS | settings_from_env(os.environ)
+    settings = DEFAULTS | settings_from_env(os.environ) | (overrides or {})
+    if settings["MESSAGE_LOG"]:
+        check_writable(settings["MESSAGE_LOG"])
     read_limits = ReadLimits(settings["READ_TIMEOUT"], settings["MAX_CONTENT_LENGTH"])
     shared_dir = create_shared_dir(model)
     settings |= {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
-    made_secret = not settings["SECRET_KEY"]
+    made_secret = not settings["CONTEXT_SECRET"]
     if made_secret:  # one key for all workers, so that any of them reads another's context tokens
-        settings["SECRET_KEY"] = secrets.token_urlsafe(32)
+        settings["CONTEXT_SECRET"] = secrets.token_urlsafe(32)
     master = os.getpid()
     try:
         bind = f"fd://{bind_listener(host, port).detach()}"  # gunicorn takes the descriptor over

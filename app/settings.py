@@ -29,10 +29,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "READ_TIMEOUT": 10.0,  # seconds `chatbot serve` waits for a request's head, then as long again for its body
     "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
-    # Signs the conversation-context tokens; None: made at start (by `chatbot serve` for all its workers), so tokens
-    # do not outlive the process. Replicas behind one load balancer need the same one.
-    "SECRET_KEY": None,
+    # Signs the conversation-context tokens (CHATBOT_SECRET_KEY); None: made at start (by `chatbot serve` for all its
+    # workers), so tokens do not outlive the process. Replicas behind one load balancer need the same one. Not Flask's
+    # SECRET_KEY: with that set, Flask opens a cookie session on every request (70 µs), and the service has none.
+    "CONTEXT_SECRET": None,
     "CONTEXT_MAX_AGE": 30 * 60.0,  # seconds a context token stays valid: a stale tab does not steer a new question
+    "MESSAGE_LOG": None,  # a path: one JSON line per answer and per feedback, for `chatbot review`
+    "MESSAGE_LOG_RAW": False,  # keep digits and e-mail addresses instead of masking them
+    "MESSAGE_LOG_MAX_BYTES": 10 * 1024 * 1024,  # rotated past this size ...
+    "MESSAGE_LOG_BACKUPS": 5,  # ... keeping this many older files
 }
 
 
@@ -71,9 +76,19 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     if environ.get("CHATBOT_SECRET_KEY"):
         if len(environ["CHATBOT_SECRET_KEY"]) < MIN_SECRET_CHARS:
             raise SettingsError(f"CHATBOT_SECRET_KEY must have at least {MIN_SECRET_CHARS} characters")
-        settings["SECRET_KEY"] = environ["CHATBOT_SECRET_KEY"]
+        settings["CONTEXT_SECRET"] = environ["CHATBOT_SECRET_KEY"]
     if environ.get("CHATBOT_CONTEXT_MAX_AGE"):
         settings["CONTEXT_MAX_AGE"] = _positive_seconds(environ["CHATBOT_CONTEXT_MAX_AGE"], "CHATBOT_CONTEXT_MAX_AGE")
+    if environ.get("CHATBOT_MESSAGE_LOG"):
+        settings["MESSAGE_LOG"] = environ["CHATBOT_MESSAGE_LOG"]
+    if environ.get("CHATBOT_MESSAGE_LOG_RAW"):
+        settings["MESSAGE_LOG_RAW"] = _flag(environ["CHATBOT_MESSAGE_LOG_RAW"], "CHATBOT_MESSAGE_LOG_RAW")
+    for key, variable in (
+        ("MESSAGE_LOG_MAX_BYTES", "CHATBOT_MESSAGE_LOG_MAX_BYTES"),
+        ("MESSAGE_LOG_BACKUPS", "CHATBOT_MESSAGE_LOG_BACKUPS"),
+    ):
+        if environ.get(variable):
+            settings[key] = _positive_int(environ[variable], variable)
     if environ.get("CHATBOT_READ_TIMEOUT"):
         settings["READ_TIMEOUT"] = _positive_seconds(environ["CHATBOT_READ_TIMEOUT"], "CHATBOT_READ_TIMEOUT")
     if environ.get("CHATBOT_LOG_LEVEL"):

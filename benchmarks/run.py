@@ -260,11 +260,14 @@ def python_load(url: str, seconds: float, connections: int = 8) -> dict:
     }
 
 
-def http_benchmark(model_path: Path, seconds: int) -> dict:
-    """Start `chatbot serve` exactly as a user does (default workers and threads) and load it from 127.0.0.1."""
+def http_benchmark(model_path: Path, seconds: int, message_log: Path | None = None) -> dict:
+    """Start `chatbot serve` exactly as a user does (default workers and threads) and load it from 127.0.0.1;
+    with `message_log`, as `chatbot serve --message-log` (chat only)."""
     port = free_port()
     env = dict(os.environ, CHATBOT_BENCH_ENDPOINT="1", CHATBOT_LOG_LEVEL="WARNING")
     command = [str(Path(sys.executable).parent / "chatbot"), "serve", "--model", str(model_path), "--port", str(port)]
+    if message_log is not None:
+        command += ["--message-log", str(message_log)]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -282,6 +285,8 @@ def http_benchmark(model_path: Path, seconds: int) -> dict:
         load = (lambda url: run_wrk(wrk, url, seconds)) if wrk else (lambda url: python_load(url, seconds))
         load(f"{base}/api/chat")  # warm every worker
         chat = load(f"{base}/api/chat")
+        if message_log is not None:
+            return {"http_logged_chat_rps": chat["rps"], "http_logged_chat_p99_ms": chat["p99_ms"]}
         trivial = load(f"{base}/api/echo")
         rss = process_tree_rss_mb(server.pid)
     finally:
@@ -406,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         results["batch_msgs_per_s"] = batch_rate(model, test_texts)
         stage(f"HTTP: chatbot serve under load, {http_seconds}s per endpoint, 8 connections")
         results |= http_benchmark(model, http_seconds)
+        stage("HTTP: the same with --message-log")
+        results |= http_benchmark(model, http_seconds, work / "messages.log")
+        results["http_logged_cost_pct"] = 100 * (1 - results["http_logged_chat_rps"] / results["http_chat_rps"])
         scaling = []
         for fraction in (0.25, 0.5, 1.0):
             texts, labels = stratified_subset(train_texts, train_labels, fraction)

@@ -14,11 +14,27 @@ from chatbot.answer import chat, predict
 from chatbot.data import import_csv, validate
 from chatbot.evaluate import cross_validate_command, evaluate_command
 from chatbot.house_prices import house_prices
+from chatbot.models import models_command, publish_command, rollback_command
+from chatbot.review import review
 from chatbot.serve import serve
 from chatbot.train import train
 from training.errors import UserError
 
-COMMANDS = (train, predict, chat, validate, import_csv, evaluate_command, cross_validate_command, serve, house_prices)
+COMMANDS = (
+    train,
+    predict,
+    chat,
+    validate,
+    import_csv,
+    evaluate_command,
+    cross_validate_command,
+    review,
+    serve,
+    publish_command,
+    rollback_command,
+    models_command,
+    house_prices,
+)
 
 
 class ChatbotGroup(click.Group):

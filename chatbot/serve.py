@@ -28,7 +28,15 @@ from chatbot.options import DEFAULT_MODEL
 @click.option(
     "--threads", type=click.IntRange(1, 64), default=DEFAULT_THREADS, show_default=True, help="Threads per worker."
 )
-def serve(model: str, host: str, port: int, workers: int, threads: int) -> None:
+@click.option(
+    "--message-log",
+    type=click.Path(dir_okay=False),
+    help="Append one JSON line per answer and per thumbs-down here, for `chatbot review` ($CHATBOT_MESSAGE_LOG).",
+)
+@click.option(
+    "--log-raw", is_flag=True, help="Keep digits and e-mail addresses in the message log (masked by default)."
+)
+def serve(model: str, host: str, port: int, workers: int, threads: int, message_log: str | None, log_raw: bool) -> None:
     """Serve the chat page and the JSON API on gunicorn until Ctrl-C or SIGTERM.
 
     The checkpoint, the settings and the port are checked before gunicorn starts: a bad checkpoint, a malformed
@@ -37,4 +45,7 @@ def serve(model: str, host: str, port: int, workers: int, threads: int) -> None:
     """
     from app.server import run_server
 
-    run_server(model, host=host, port=port, workers=workers, threads=threads)
+    overrides = {"MESSAGE_LOG": message_log} if message_log else {}
+    if log_raw:
+        overrides["MESSAGE_LOG_RAW"] = True
+    run_server(model, host=host, port=port, workers=workers, threads=threads, overrides=overrides)

@@ -50,6 +50,13 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
     help="Skip training when the checkpoint was made by this version from exactly this intents.json (the same "
     "bytes) and, if --stemmer is given, with that stemmer.",
 )
+@click.option(
+    "--publish",
+    "store",
+    type=click.Path(file_okay=False),
+    help="Then publish the checkpoint to this model store, as `chatbot publish` does (with --if-needed, also when "
+    "it was up to date).",
+)
 def train(
     intents_path,
     model_path,
@@ -64,6 +71,7 @@ def train(
     strict,
     force,
     if_needed,
+    store,
 ) -> None:
     """Train on intents.json and write one self-contained checkpoint.
 
@@ -88,6 +96,7 @@ def train(
         reason = retrain_reason(existing, intents.sha256, stemmer)
         if reason is None:
             click.echo(f"{target} is up to date with {intents_path}; not retraining.")
+            publish_to(store, target)
             return
         if target.exists():
             click.echo(f"Retraining {target}: {reason}.")
@@ -108,6 +117,17 @@ def train(
         except PlotError as exc:
             raise PlotError(f"{exc} (the model was saved)") from None
         click.echo(f"Training curve saved to {saved}")
+    publish_to(store, target)
+
+
+def publish_to(store: str | None, model: Path) -> None:
+    """`--publish STORE`: publish the saved checkpoint, saying what `chatbot publish` says."""
+    if store is None:
+        return
+    from chatbot.models import print_published
+    from training.registry import default_publisher, publish
+
+    print_published(publish(model, store, default_publisher()), store)
 
 
 def train_with_progress(intents, target: Path, config, model_options: dict, stemmer: str, force: bool):

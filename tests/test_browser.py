@@ -150,3 +150,26 @@ def test_the_page_carries_the_conversation_context_and_a_new_page_starts_over(
     send(browser, "today")
     fresh = bot_answers(browser, 1)[0]
     assert fresh.find_element("css selector", ".bubble").text != "For rentals today please call 1-800-MYMOPED"
+
+
+def test_a_thumbs_down_on_an_answer_reaches_the_message_log(browser, start_server, rental_model, tmp_path):
+    import json
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    log_path = tmp_path / "messages.log"
+    server = start_server(rental_model, workers=1, threads=2, env={"CHATBOT_MESSAGE_LOG": str(log_path)})
+    open_page(browser, server.url)
+    send(browser, "my order number is 12345")
+    answer = bot_answers(browser, 1)[0]
+    answer.find_element("css selector", "button.feedback").click()
+    WebDriverWait(browser, 15).until(lambda d: "noted" in answer.text)
+    browser.save_screenshot(str(screenshot_path(tmp_path, "chat_feedback.png")))
+    WebDriverWait(browser, 15).until(lambda _: log_path.read_text(encoding="utf-8").count("\n") >= 2)  # batched
+    records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    assert [(r["kind"], r["message"]) for r in records] == [
+        ("answer", "my order number is #####"),
+        ("feedback", "my order number is #####"),
+    ]
+    assert records[1]["conversation"] == records[0]["conversation"] and records[1]["model"] == records[0]["model"]
+    assert records[1]["intent"] == records[0]["intent"]

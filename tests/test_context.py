@@ -259,7 +259,7 @@ def test_tampered_expired_and_foreign_tokens_reset_the_context_never_fail(start_
 
 def test_a_token_for_names_the_model_no_longer_has_drops_them(client):
     tokens: ContextTokens = client.application.extensions["context_tokens"]
-    old = tokens.dumps({"retired_context": None}, "older-model")
+    old = tokens.dumps({"retired_context": None}, "older-model", "conversation-1")
     answer = client.post("/api/chat", json={"message": "hello", "context": old}).get_json()
     assert answer["context"]["reset"] == "unknown_names" and answer["context"]["active"] == []
 

@@ -135,7 +135,11 @@ def test_every_command_answers_help_under_its_own_name():
         "import-csv",
         "evaluate",
         "cross-validate",
+        "review",
         "serve",
+        "publish",
+        "rollback",
+        "models",
         "house-prices",
     }
     for name in main.commands:

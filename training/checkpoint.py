@@ -57,6 +57,8 @@ __all__ = [
     "load_checkpoint_bytes",
     "remove_stale_temp_files",
     "save_checkpoint",
+    "self_test_cases",
+    "self_test_record",
     "serialize",
     "summary",
     "write_checkpoint_bytes",
@@ -420,3 +422,29 @@ def summary(checkpoint: dict[str, Any]) -> Summary:
         refit_on_all_data=bool(checkpoint.get("refit_on_all_data")),
     )
 
+
+# --- The self-test (optional: a checkpoint without it still loads; readers that predate it ignore the key) ---
+
+SELF_TEST = "self_test"
+
+
+def self_test_record(cases: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """The checkpoint's "self_test" entry: patterns, and the intent the trained model gives each, as plain lists."""
+    return {"patterns": [pattern for pattern, _ in cases], "intents": [tag for _, tag in cases]}
+
+
+def self_test_cases(checkpoint: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The recorded (pattern, intent) pairs; None when the checkpoint has none (it was made before the self-test).
+
+    Raises ValueError when the entry is not two lists of strings of the same length.
+    """
+    record = checkpoint.get(SELF_TEST)
+    if record is None:
+        return None
+    if not isinstance(record, dict):
+        raise ValueError("the self-test entry is not a dict")
+    patterns = _strings(record.get("patterns"), "self-test patterns", allow_empty=True)
+    tags = _strings(record.get("intents"), "self-test intents", allow_empty=True)
+    if len(patterns) != len(tags):
+        raise ValueError("the self-test has a different number of patterns and intents")
+    return list(zip(patterns, tags))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,13 @@ from typing import Any
 import torch
 
 from training.bags import Bags
-from training.checkpoint import CheckpointError, answering_parts, load_checkpoint, summary
+from training.checkpoint import (
+    CheckpointError,
+    answering_parts,
+    load_checkpoint_bytes,
+    read_checkpoint_bytes,
+    summary,
+)
 from training.context import Active, ContextRules
 from training.fallback import calibrate, scaled_confidence
 from training.model import IntentNet
@@ -41,6 +48,8 @@ class Prediction:
     fallback: bool
     response: str
     alternatives: list[tuple[str, float]]  # the TOP_K most likely (intent, confidence), best first
+    # why it fell back: "no_known_word", "out_of_scope", "low_confidence", "filtered" (context); None when it answered
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with confidences rounded to 6 places: the form the CLI prints and the API returns."""
@@ -57,7 +66,9 @@ class Prediction:
 class IntentClassifier:
     """Answers messages from one checkpoint. Build it with `from_checkpoint`; it is safe to share between threads."""
 
-    def __init__(self, checkpoint: dict[str, Any], source: str = "<memory>", seed: int | None = None) -> None:
+    def __init__(
+        self, checkpoint: dict[str, Any], source: str = "<memory>", seed: int | None = None, digest: str | None = None
+    ) -> None:
         parts = answering_parts(checkpoint, source)
         try:
             self.model = IntentNet(parts.model_config)
@@ -82,13 +93,16 @@ class IntentClassifier:
         self.encoder = self.feature_set.encoder(self.vocabulary)
         self.metadata = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "features", "responses")}
         self.summary = summary(checkpoint)
+        self.digest = digest  # SHA-256 of the checkpoint file it was loaded from; None when built in memory
         self.source = source
         self._random = random.Random(seed)
         self._one_offset = torch.zeros(1, dtype=torch.long)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, seed: int | None = None) -> IntentClassifier:
-        return cls(load_checkpoint(path), source=str(path), seed=seed)
+        data = read_checkpoint_bytes(Path(path))
+        checkpoint = load_checkpoint_bytes(data, path)
+        return cls(checkpoint, source=str(path), seed=seed, digest=hashlib.sha256(data).hexdigest())
 
     def encode(self, message: str) -> list[int]:
         """The message's feature ids, read as the checkpoint's patterns were; empty when none is known."""
@@ -108,6 +122,8 @@ class IntentClassifier:
         best remaining one answers, or the fallback when its confidence is too low or nothing remains.
         """
         rules = self.context_rules
+        if not rules:  # a model without context keys: every intent may answer, as in `predict`
+            return Turn(self.predict(message, threshold), [], {}, sorted(active))
         active, dropped = rules.known(active)
         ids, share = self.encoder(message)
         with torch.inference_mode():
@@ -180,9 +196,20 @@ class IntentClassifier:
             fallback = nothing_eligible or not known or not confidence >= limit or indices[0] == out_of_scope
             pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]
             alternatives = list(zip(map(tags.__getitem__, indices), values))
+            reason = None
+            if fallback:
+                reason = (
+                    "filtered"
+                    if nothing_eligible
+                    else "no_known_word"
+                    if not known
+                    else "out_of_scope"
+                    if indices[0] == out_of_scope
+                    else "low_confidence"
+                )
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
             answers.append(
-                Prediction(message, intent, confidence, fallback, pool[int(draw() * len(pool))], alternatives)
+                Prediction(message, intent, confidence, fallback, pool[int(draw() * len(pool))], alternatives, reason)
             )
         return answers
 
@@ -204,6 +231,7 @@ class IntentClassifier:
             "metrics": made.metrics,
             "intents_sha256": made.intents_sha256,
             "context_names": sorted(self.context_rules.names),
+            "digest": self.digest,
         }
 
 

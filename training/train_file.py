@@ -4,6 +4,9 @@ The command line, the tests' fixtures and the benchmarks all train through `trai
 measure is what a user gets. Saving never replaces what is not a checkpoint (unless forced), and a failed run leaves
 the previous checkpoint exactly as it was: the new one is serialized, loaded back from those bytes and compared
 with the trained network before it is written atomically, then read back from disk.
+
+Every checkpoint records a self-test: a few patterns of each intent with the intent the trained model gives them, so
+that a copy of it can prove later, wherever it is loaded, that it still answers as it did (`training.registry`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import torch
 
 from training.checkpoint import (
     FORMAT_VERSION,
+    SELF_TEST,
     CheckpointError,
     is_chatbot_checkpoint,
     load_checkpoint,
     load_checkpoint_bytes,
+    self_test_record,
     serialize,
     write_checkpoint_bytes,
 )
@@ -36,6 +41,12 @@ from training.pipeline import TrainResult, train_model
 from training.text import StemmerError, stemmer_name
 
 VERIFIED_PATTERNS = 256  # patterns the saved model answers, compared with the trained one, before it is written
+SELF_TEST_PER_INTENT = 2  # patterns of each intent recorded in the checkpoint's self-test
+SELF_TEST_MOST = 300  # in all: a 1,000-intent file records one pattern for 300 of them
+SELF_TEST_TRIED = 4  # patterns of each intent tried, in the file's order
+# A recorded pattern's intent is ahead of the runner-up by this much probability, so that another machine's float
+# rounding cannot turn a passing self-test into a failing one.
+SELF_TEST_MARGIN = 0.05
 
 
 class TargetError(UserError):
@@ -74,6 +85,8 @@ def train_file(
         raise TargetError(f"{refusal}; nothing was trained")
     try:
         result = train_model(intents, config, model_options, on_epoch=on_epoch, stemmer=stemmer, on_batch=on_batch)
+        trained = IntentClassifier(result.checkpoint, source="the new model")
+        result.checkpoint[SELF_TEST] = self_test_record(choose_self_test(trained, intents))
         data = verified_bytes(result.checkpoint, [t for t, _ in zip(intents.examples()[0], range(VERIFIED_PATTERNS))])
         if refusal := target_refusal(target, intents.source, force):  # something appeared there meanwhile
             raise CheckpointError(refusal)
@@ -95,6 +108,33 @@ def verified_bytes(checkpoint: dict[str, Any], patterns: list[str]) -> bytes:
     if not torch.allclose(trained.probabilities(patterns), loaded.probabilities(patterns)):
         raise CheckpointError("the new model answers differently once saved")
     return data
+
+
+def choose_self_test(classifier: IntentClassifier, intents: IntentsFile) -> list[tuple[str, str]]:
+    """(pattern, intent) pairs for the checkpoint's self-test: up to SELF_TEST_PER_INTENT patterns of each intent
+    that the model answers with that intent, clearly ahead of the runner-up, at most SELF_TEST_MOST in all (each
+    intent's first pattern before any intent's second)."""
+    tried = [
+        (pattern, intent.tag)
+        for intent in intents.trainable
+        for pattern in list(dict.fromkeys(intent.patterns))[:SELF_TEST_TRIED]
+    ]
+    if not tried:
+        return []
+    probabilities = classifier.probabilities([pattern for pattern, _ in tried])
+    top = probabilities.topk(min(2, probabilities.shape[1]), dim=1)
+    answered: dict[str, list[str]] = {}
+    for (pattern, tag), values, indices in zip(tried, top.values.tolist(), top.indices.tolist()):
+        clear = len(values) == 1 or values[0] - values[1] >= SELF_TEST_MARGIN
+        if classifier.tags[indices[0]] == tag and clear:
+            answered.setdefault(tag, []).append(pattern)
+    cases = [
+        (rank, pattern, tag)
+        for tag, patterns in answered.items()
+        for rank, pattern in enumerate(patterns[:SELF_TEST_PER_INTENT])
+    ]
+    kept = sorted(cases, key=lambda case: case[0])[:SELF_TEST_MOST]  # stable: every intent's first, then seconds
+    return [(pattern, tag) for _, pattern, tag in kept]
 
 
 def target_refusal(target: Path, intents_path: str | Path, force: bool) -> str | None:

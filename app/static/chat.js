@@ -19,6 +19,7 @@
     unknown_names: "The bot was updated, so part of the conversation was forgotten.",
   };
   let contextToken = null;
+  let feedbackOn = false; // the server keeps a message log: a thumbs-down reaches the bot's author
 
   function percent(confidence) {
     return `${Math.round(confidence * 100)}%`;
@@ -37,10 +38,7 @@
   }
 
   function addNote(item, text, kind) {
-    const note = document.createElement("div");
-    note.className = `note ${kind}`;
-    note.textContent = text;
-    item.appendChild(note);
+    item.appendChild(noteElement(text, kind));
     conversation.scrollTop = conversation.scrollHeight;
   }
 
@@ -58,7 +56,37 @@
     status.textContent = text;
   }
 
-  function showAnswer(answer) {
+  function addFeedback(item, asked, answer, model, token) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "feedback";
+    button.textContent = "👎 Not what I meant";
+    button.setAttribute("aria-label", "Tell the bot's author this answer was wrong");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const payload = { message: asked, intent: answer.intent, model };
+      if (token) {
+        payload.context = token;
+      }
+      try {
+        const response = await postJson("/api/feedback", payload);
+        const thanks = response.ok ? "Thanks — noted for the bot's author." : "Could not send that.";
+        button.replaceWith(noteElement(thanks, response.ok ? "meta" : "unsure"));
+      } catch (error) {
+        button.replaceWith(noteElement("Could not send that.", "unsure"));
+      }
+    });
+    item.appendChild(button);
+  }
+
+  function noteElement(text, kind) {
+    const note = document.createElement("div");
+    note.className = `note ${kind}`;
+    note.textContent = text;
+    return note;
+  }
+
+  function showAnswer(answer, asked, model) {
     const context = answer.context || {};
     contextToken = context.token || null;
     if (context.reset && RESETS[context.reset]) {
@@ -73,6 +101,9 @@
       addNote(item, `A guess: ${guess}`, "unsure");
     } else {
       addNote(item, guess, "meta");
+    }
+    if (feedbackOn) {
+      addFeedback(item, asked, answer, model, context.token);
     }
   }
 
@@ -103,7 +134,7 @@
         checkHealth();
       }
       if (response.ok && body) {
-        showAnswer(body);
+        showAnswer(body, text, response.headers.get("X-Model-Digest") || "");
       } else if (body && body.error) {
         addMessage("error", `The server could not answer: ${body.error}`);
       } else {
@@ -125,6 +156,7 @@
     try {
       const response = await fetch("/api/health", { headers: { Accept: "application/json" } });
       const body = await response.json();
+      feedbackOn = body.feedback === true;
       setStatus("online", `online · ${body.model.intents} intents`);
     } catch (error) {
       setStatus("offline", "offline");
