@@ -34,6 +34,8 @@ def create_failed_token_throttle(state: BlueprintSetupState) -> None:
 def reload_model() -> Response:
     """Load MODEL_PATH again; a checkpoint that fails to load changes nothing and is reported (422)."""
     require_admin_token()
+    if current_app.config["STORE"]:
+        raise ApiError(409, f"this server follows the model store {current_app.config['STORE']}: publish to it instead")
     try:
         current_store().reload()
     except CheckpointError as exc:

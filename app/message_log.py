@@ -70,6 +70,8 @@ class MessageLog:
             return
         self._closed = True
         self._wake.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(10)  # a batch it has taken is written before the stream closes
         self.flush()
         self.handler.close()
 

@@ -40,6 +40,7 @@ from flask import current_app
 
 from training.checkpoint import CheckpointError, read_checkpoint_bytes
 from training.classifier import IntentClassifier
+from training.registry import self_test_problem
 
 CURRENT = "current.pt"
 SHARED_PREFIX = "chatbot-serve-"
@@ -47,6 +48,10 @@ WARM_UP_MESSAGE = "hello"
 log = logging.getLogger(__name__)
 
 Fingerprint = tuple[int, int, int]
+
+
+class BadModel(CheckpointError):
+    """The checkpoint itself cannot be used (it does not load, or fails its self-test), unlike a failed copy."""
 
 
 @dataclass(frozen=True)
@@ -73,20 +78,27 @@ def fingerprint(path: Path) -> Fingerprint:
 
 def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentClassifier, Fingerprint]:
     """Copy `model_path` into `shared_dir`, load the copy and publish it as `current.pt`; CheckpointError if bad."""
-    model_path = Path(model_path)
+    # not a plain copy: /dev/zero would be copied until the disk is full
+    return accept_bytes(read_checkpoint_bytes(Path(model_path)), shared_dir, str(model_path))
+
+
+def accept_bytes(data: bytes, shared_dir: Path, name: str) -> tuple[IntentClassifier, Fingerprint]:
+    """Write a checkpoint's bytes into `shared_dir`, load them, run the self-test the checkpoint records, and publish
+    them as `current.pt`, where every worker finds them; CheckpointError (naming `name`) when they are not usable."""
     fd, tmp_name = tempfile.mkstemp(dir=shared_dir, prefix=".incoming-", suffix=".pt")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        data = read_checkpoint_bytes(model_path)  # not a plain copy: /dev/zero would be copied until the disk is full
         try:
             tmp.write_bytes(data)
         except OSError as exc:
-            raise CheckpointError(f"cannot copy {model_path} to {shared_dir}: {exc.strerror or exc}") from None
+            raise CheckpointError(f"cannot copy {name} to {shared_dir}: {exc.strerror or exc}") from None
         try:
             classifier = load_warm(tmp)
         except CheckpointError as exc:  # name the user's file, not our copy of it
-            raise CheckpointError(str(exc).replace(str(tmp), str(model_path))) from None
+            raise BadModel(str(exc).replace(str(tmp), name)) from None
+        if problem := self_test_problem(classifier, classifier.metadata):
+            raise BadModel(f"{name} fails its self-test: {problem}")
         stamp = fingerprint(tmp)
         os.replace(tmp, shared_dir / CURRENT)
     except BaseException:
@@ -95,14 +107,18 @@ def accept_checkpoint(model_path: str | Path, shared_dir: Path) -> tuple[IntentC
     return classifier, stamp
 
 
-def create_shared_dir(model_path: str | Path) -> Path:
-    """A fresh folder holding an accepted copy of `model_path`: what `chatbot serve` gives its workers.
+def create_shared_dir(model_path: str | Path, data: bytes | None = None) -> Path:
+    """A fresh folder holding an accepted copy of `model_path` (or of `data`, named so): what `chatbot serve` gives
+    its workers.
 
     Its name carries this process's pid, so that a later server can tell it was left behind (see remove_stale_...).
     """
     shared_dir = Path(tempfile.mkdtemp(prefix=f"{SHARED_PREFIX}{os.getpid()}-"))
     try:
-        accept_checkpoint(model_path, shared_dir)
+        if data is None:
+            accept_checkpoint(model_path, shared_dir)
+        else:
+            accept_bytes(data, shared_dir, str(model_path))
         remove_stale_shared_dirs(shared_dir.parent, keep=shared_dir)
     except BaseException:
         shutil.rmtree(shared_dir, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
@@ -10,10 +11,9 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from app.context_token import ContextTokens, conversation_hash
 from app.errors import ApiError
 from app.model_store import current_store
-from training.intents import TAG_CHARS
 from training.messages import answer_record, feedback_record
 
-MAX_TAG_CHARS = TAG_CHARS[1]
+HEX_DIGEST = re.compile(r"[0-9a-f]{0,64}")
 
 pages = Blueprint("pages", __name__)
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -62,11 +62,11 @@ def feedback() -> Response:
     body = json_body()
     message = checked_message(body.get("message"), "message")
     intent = body.get("intent")
-    if not isinstance(intent, str) or not intent.strip() or len(intent) > MAX_TAG_CHARS:
-        raise ApiError(400, f"'intent' must be the answer's intent: a string of 1 to {MAX_TAG_CHARS} characters")
+    if not isinstance(intent, str) or intent not in current_store().classifier().tags:
+        raise ApiError(400, "'intent' must be the intent of the answer, one of the model's intents")
     model = body.get("model", "")
-    if not isinstance(model, str) or len(model) > 64:
-        raise ApiError(400, "'model' must be the X-Model-Digest of the answer (a string), or left out")
+    if not isinstance(model, str) or not HEX_DIGEST.fullmatch(model):
+        raise ApiError(400, "'model' must be the X-Model-Digest of the answer (hex digits), or left out")
     token = body.get("context")
     if token is not None and not isinstance(token, str):
         raise ApiError(400, "'context' must be the context token of the answer (a string), or left out")
@@ -78,8 +78,9 @@ def feedback() -> Response:
 
 
 def model_name(classifier) -> str:
-    """How answers and the log name the model: its file's digest, shortened, or its intents file's."""
-    return (classifier.digest or classifier.summary.intents_sha256 or "")[:16]
+    """How answers (X-Model-Digest) and the log name the model: the SHA-256 of its checkpoint file, which is also
+    its name in a model store (the intents file's, for a model built in memory)."""
+    return classifier.digest or classifier.summary.intents_sha256 or ""
 
 
 @api.post("/predict")
@@ -93,16 +94,31 @@ def predict() -> Response:
     if len(messages) > limit:
         raise ApiError(413, f"too many messages: {len(messages)}, the limit is {limit} per request")
     messages = [checked_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
-    answers = current_store().classifier().predict_batch(messages)
+    classifier = current_store().classifier()
+    answers = classifier.predict_batch(messages)
     current_app.logger.debug("predict %d messages: %r", len(messages), messages)
-    return jsonify(predictions=[answer.to_dict() for answer in answers])
+    response = jsonify(predictions=[answer.to_dict() for answer in answers])
+    response.headers["X-Model-Digest"] = model_name(classifier)
+    return response
 
 
 @api.get("/health")
 def health() -> Response:
-    return jsonify(
-        status="ok", model=current_store().info(), feedback=current_app.extensions["message_log"] is not None
+    store = current_store()
+    info = store.info()
+    response = jsonify(
+        status="ok", model=info, feedback=current_app.extensions["message_log"] is not None, store=store_info()
     )
+    response.headers["X-Model-Digest"] = info["digest"] or ""
+    return response
+
+
+def store_info() -> dict[str, Any] | None:
+    """Whether this server follows a model store, and how often it looks; never where it is (a path or an internal
+    URL is not for anonymous clients)."""
+    if not current_app.config["STORE"]:
+        return None
+    return {"follows_store": True, "poll_seconds": current_app.config["POLL"]}
 
 
 @api.post("/echo")

@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,12 @@ def announce(arbiter: Any) -> None:
         print(f"Chat page: {listener}/  (Ctrl-C to stop)", flush=True)
 
 
+def start_follower(store: str, shared_dir: Path, poll: float, digest: str) -> subprocess.Popen:
+    """The process that keeps `shared_dir` on the store's current model (app/store_follower.py)."""
+    command = [sys.executable, "-m", "app.store_follower", store, str(shared_dir), str(poll), digest, str(os.getpid())]
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+
 def worker_app(settings: dict[str, Any]) -> Any:
     """The app of one worker process, with one torch thread, built after the fork from the master's settings."""
     import torch
@@ -126,6 +133,7 @@ def run_server(
     from app.message_log import check_writable
     from app.model_store import create_shared_dir
     from app.settings import DEFAULTS, settings_from_env
+    from app.store_source import open_source
 
     # One torch thread, set before the first tensor operation: a worker forked from a master whose OpenMP pool ran
     # with more threads hangs in its first parallel copy (libgomp is not fork-safe). One thread per worker is also
@@ -135,7 +143,15 @@ def run_server(
     if settings["MESSAGE_LOG"]:
         check_writable(settings["MESSAGE_LOG"])
     read_limits = ReadLimits(settings["READ_TIMEOUT"], settings["MAX_CONTENT_LENGTH"])
-    shared_dir = create_shared_dir(model)
+    follower = None
+    if settings["STORE"]:
+        source = open_source(settings["STORE"])
+        manifest = source.current()
+        model = f"{source.label} model {manifest.short}"
+        shared_dir = create_shared_dir(model, source.fetch(manifest.digest))
+        print(f"Serving {manifest.short} from {source.label} (published {manifest.published_at})", flush=True)
+    else:
+        shared_dir = create_shared_dir(model)
     settings |= {"MODEL_PATH": str(model), "MODEL_SHARED_DIR": str(shared_dir)}
     made_secret = not settings["CONTEXT_SECRET"]
     if made_secret:  # one key for all workers, so that any of them reads another's context tokens
@@ -143,6 +159,8 @@ def run_server(
     master = os.getpid()
     try:
         bind = f"fd://{bind_listener(host, port).detach()}"  # gunicorn takes the descriptor over
+        if settings["STORE"]:
+            follower = start_follower(settings["STORE"], shared_dir, settings["POLL"], manifest.digest)
         if made_secret:
             print(
                 "CHATBOT_SECRET_KEY is not set: conversation contexts are signed with a key made now, shared by "
@@ -152,5 +170,11 @@ def run_server(
         GunicornServer(lambda: worker_app(settings), gunicorn_options(bind, workers, threads), read_limits).run()
     finally:
         if os.getpid() == master:  # worker processes leave through here too, by sys.exit in gunicorn's fork
+            if follower is not None:
+                follower.terminate()
+                try:
+                    follower.wait(10)
+                except subprocess.TimeoutExpired:
+                    follower.kill()
             shutil.rmtree(shared_dir, ignore_errors=True)
             sys.stdout.flush()

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # SECRET_KEY: with that set, Flask opens a cookie session on every request (70 µs), and the service has none.
     "CONTEXT_SECRET": None,
     "CONTEXT_MAX_AGE": 30 * 60.0,  # seconds a context token stays valid: a stale tab does not steer a new question
+    "STORE": None,  # a model store (folder or URL) to serve the current model of, and follow (`chatbot serve --store`)
+    "POLL": 30.0,  # seconds between two looks at the store's manifest
     "MESSAGE_LOG": None,  # a path: one JSON line per answer and per feedback, for `chatbot review`
     "MESSAGE_LOG_RAW": False,  # keep digits and e-mail addresses instead of masking them
     "MESSAGE_LOG_MAX_BYTES": 10 * 1024 * 1024,  # rotated past this size ...
@@ -79,6 +81,10 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         settings["CONTEXT_SECRET"] = environ["CHATBOT_SECRET_KEY"]
     if environ.get("CHATBOT_CONTEXT_MAX_AGE"):
         settings["CONTEXT_MAX_AGE"] = _positive_seconds(environ["CHATBOT_CONTEXT_MAX_AGE"], "CHATBOT_CONTEXT_MAX_AGE")
+    if environ.get("CHATBOT_STORE"):
+        settings["STORE"] = environ["CHATBOT_STORE"]
+    if environ.get("CHATBOT_POLL"):
+        settings["POLL"] = _positive_seconds(environ["CHATBOT_POLL"], "CHATBOT_POLL")
     if environ.get("CHATBOT_MESSAGE_LOG"):
         settings["MESSAGE_LOG"] = environ["CHATBOT_MESSAGE_LOG"]
     if environ.get("CHATBOT_MESSAGE_LOG_RAW"):

@@ -41,7 +41,7 @@ def review(
     thumbs-downs come first, then fallbacks, then the closest calls, then the most frequent.
     """
     from training.messages import read_logs
-    from training.review import ReviewError, known_patterns, review_queue
+    from training.review import ReviewError, check_writable_back, known_patterns, review_queue
 
     try:
         lines = read_logs(logs)
@@ -64,6 +64,7 @@ def review(
     if not queue:
         click.echo(f"Nothing to review: every message the bot was unsure about is already in {intents_path}.")
         return
+    check_writable_back(intents_path)  # before anyone spends time deciding
     decisions = ask(queue)
     apply(intents_path, decisions)
 
@@ -92,11 +93,15 @@ def ask(queue) -> list[tuple[str, str]]:
 
 def decide(candidate) -> str | None:
     """The tag for this message, "" to skip it, None to stop reviewing."""
-    from training.review import OUT_OF_SCOPE
+    from training.intents import OUT_OF_SCOPE_TAG
 
     while True:
         click.echo("   > ", nl=False)
-        key = read_key()
+        try:
+            key = read_key()
+        except (KeyboardInterrupt, EOFError, click.Abort):  # Ctrl-C, Ctrl-D: stop, keeping what was decided
+            click.echo()
+            return None
         click.echo(key if key.isprintable() else "")
         guesses = [tag for tag, _ in candidate.guesses[:3] if tag]
         if key in ("\r", "\n", "a") and guesses:
@@ -104,12 +109,16 @@ def decide(candidate) -> str | None:
         if key.isdigit() and 1 <= int(key) <= len(guesses):
             return guesses[int(key) - 1]
         if key == "t":
-            tag = click.prompt("   tag", default="", show_default=False).strip()
+            try:
+                tag = click.prompt("   tag", default="", show_default=False).strip()
+            except (KeyboardInterrupt, EOFError, click.Abort):
+                click.echo()
+                return None
             if tag:
                 return tag
             continue
         if key == "o":
-            return OUT_OF_SCOPE
+            return OUT_OF_SCOPE_TAG
         if key == "s":
             return ""
         if key in ("q", "\x03", "\x04"):

@@ -204,3 +204,47 @@ def test_stats_per_day_and_the_plot_read_rotated_logs_too(tmp_path: Path):
 def test_a_missing_log_is_one_line(tmp_path: Path):
     result = CliRunner().invoke(main, ["review", str(tmp_path / "nope.log")])
     assert result.exit_code == 1 and result.output.strip() == f"Error: {tmp_path / 'nope.log'}: no such message log"
+
+
+def test_ctrl_c_ends_the_review_and_keeps_the_decisions_made(tmp_path: Path, monkeypatch):
+    import chatbot.review as review_command
+
+    intents = write_intents(tmp_path)
+    log = write_log(tmp_path, [record("good evening"), record("order a pizza")])
+    keys = iter(["a"])
+
+    def keyboard() -> str:
+        try:
+            return next(keys)
+        except StopIteration:
+            raise KeyboardInterrupt from None  # what click.getchar raises for Ctrl-C in a terminal
+
+    monkeypatch.setattr(review_command, "read_key", keyboard)
+    result = CliRunner().invoke(main, ["review", str(log), "--intents", str(intents)])
+    assert result.exit_code == 0, result.output
+    assert "Added 1 pattern(s) to" in result.output
+    assert load_intents(intents).intents[0].patterns[-1] == "good evening"
+
+
+def test_a_bare_list_of_intents_is_written_back_and_a_symlink_keeps_pointing_at_it(tmp_path: Path):
+    real = tmp_path / "real.json"
+    real.write_text(json.dumps(INTENTS["intents"], indent=2) + "\n", encoding="utf-8")
+    link = tmp_path / "intents.json"
+    link.symlink_to(real)
+    log = write_log(tmp_path, [record("good evening")])
+    result = CliRunner().invoke(main, ["review", str(log), "--intents", str(link)], input="a")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and json.loads(real.read_text())[0]["patterns"][-1] == "good evening"
+
+
+def test_a_file_that_cannot_be_written_back_is_refused_before_the_review_starts(tmp_path: Path):
+    odd = tmp_path / "odd.json"
+    odd.write_text(
+        '{"Intents": [{"tag": "a", "patterns": ["x", "y"], "responses": []},'
+        ' {"tag": "b", "patterns": ["z", "w"], "responses": [], "tag": "b"}]}',
+        encoding="utf-8",
+    )
+    log = write_log(tmp_path, [record("good evening")])
+    result = CliRunner().invoke(main, ["review", str(log), "--intents", str(odd)], input="a")
+    assert result.exit_code == 1 and "[1/" not in result.output  # nobody was asked anything
+    assert 'cannot write decisions back: the key "tag" is repeated' in result.output

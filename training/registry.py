@@ -113,6 +113,12 @@ class Manifest:
         kinds = {"published_at": str, "published_by": str, "source": str, "intents": int, "metrics": dict}
         if wrong := [name for name, kind in kinds.items() if not isinstance(getattr(manifest, name), kind)]:
             raise RegistryError(f"{where}: damaged manifest ('{wrong[0]}' is not a {kinds[wrong[0]].__name__})")
+        optional = {"rollback_of": str, "restores": int}  # a rollback's entry
+        values = {name: getattr(manifest, name) for name in optional}
+        if wrong := [
+            name for name, value in values.items() if value is not None and not isinstance(value, optional[name])
+        ]:
+            raise RegistryError(f"{where}: damaged manifest ('{wrong[0]}' is not a {optional[wrong[0]].__name__})")
         return manifest
 
 

@@ -21,11 +21,9 @@ from typing import Any
 
 from training.errors import UserError
 from training.files import atomic_write
-from training.intents import OUT_OF_SCOPE_TAG, IntentsError, IntentsFile, normalize_pattern
+from training.intents import IntentsError, IntentsFile, normalize_pattern
 from training.intents_reader import parse_intents
 from training.text import analyzer
-
-OUT_OF_SCOPE = OUT_OF_SCOPE_TAG
 
 
 class ReviewError(UserError):
@@ -71,7 +69,7 @@ def review_queue(records: Iterable[dict[str, Any]], known: set[str]) -> list[Can
             continue
         group_key = tuple(sorted(set(stems(text)))) or (key,)
         candidate = groups.setdefault(group_key, Candidate(text))
-        candidate.count += 1
+        candidate.count += record.get("kind") != "feedback"  # a thumbs-down is about an answer already counted
         candidate.variants[text] += 1
         candidate.reasons.update(reasons)
         candidate.last_seen = max(candidate.last_seen, str(record.get("time", "")))
@@ -88,6 +86,7 @@ def review_queue(records: Iterable[dict[str, Any]], known: set[str]) -> list[Can
                 candidate.margin = min(candidate.margin, alternatives[0][1] - alternatives[1][1])
     for candidate in groups.values():
         candidate.text = candidate.variants.most_common(1)[0][0]
+        candidate.count = max(candidate.count, 1)  # a thumbs-down whose answer was rotated out of the log
     return sorted(groups.values(), key=Candidate.sort_key)
 
 
@@ -115,12 +114,8 @@ def apply_decisions(path: str | Path, decisions: Sequence[tuple[str, str]], now:
     The file keeps its own layout as far as JSON allows (key order, indentation, non-ASCII text as written); the old
     file is kept beside it as `<name>.<time>.bak`, and the new one is written only if training would read it.
     """
-    path = Path(path)
-    raw = path.read_text(encoding="utf-8-sig")
-    try:
-        document = json.loads(raw, object_pairs_hook=_no_repeated_keys)
-    except ValueError as exc:
-        raise ReviewError(f"{path}: cannot write decisions back: {exc}") from None
+    path = Path(path).resolve()  # a symbolic link keeps pointing at the updated file
+    raw, document = _read_for_write_back(path)
     intents = _intent_list(document, path)
     added: dict[str, list[str]] = {}
     new_tags: list[str] = []
@@ -153,6 +148,21 @@ def apply_decisions(path: str | Path, decisions: Sequence[tuple[str, str]], now:
     return Applied(added, new_tags, backup)
 
 
+def check_writable_back(path: str | Path) -> None:
+    """ReviewError now, before a review, when decisions could not be written into this file later."""
+    resolved = Path(path).resolve()
+    _intent_list(_read_for_write_back(resolved)[1], resolved)
+
+
+def _read_for_write_back(path: Path) -> tuple[str, Any]:
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+        return raw, json.loads(raw, object_pairs_hook=_no_repeated_keys)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ReviewError(f"{path}: cannot write decisions back: {reason}") from None
+
+
 def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict:
     keys = [k for k, _ in pairs]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
@@ -162,11 +172,13 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def _intent_list(document: Any, path: Path) -> list:
+    if isinstance(document, list):  # a bare list of intents, which the loader reads too
+        return document
     if isinstance(document, dict):
         key = next((k for k in document if k.casefold() == "intents"), None)
         if key is not None and isinstance(document[key], list):
             return document[key]
-    raise ReviewError(f'{path}: cannot write decisions back: expected an object with an "intents" list')
+    raise ReviewError(f'{path}: cannot write decisions back: expected an "intents" list')
 
 
 def _find_intent(intents: list, tag: str) -> dict | None:

@@ -1,0 +1,100 @@
+"""`chatbot serve --store`: the start-up checks and the follower's refusals, without a load balancer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from chatbot.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "chatbot", "serve", "--port", "0", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_model_and_store_together_is_a_usage_error(tmp_path: Path):
+    result = CliRunner().invoke(main, ["serve", "--model", "m.pt", "--store", str(tmp_path)])
+    assert result.exit_code == 2 and "give --model or --store, not both" in result.output
+
+
+def test_an_empty_or_unreachable_store_stops_serve_with_one_line(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    empty = serve("--store", str(tmp_path / "empty"))
+    assert empty.returncode == 1
+    assert empty.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert "Traceback" not in empty.stderr
+    unreachable = serve("--store", "http://127.0.0.1:9/store/")
+    assert unreachable.returncode == 1
+    assert (
+        unreachable.stderr.strip()
+        == "Error: cannot reach http://127.0.0.1:9/store/current.json: [Errno 111] Connection refused"
+    )
+
+
+def test_a_model_written_into_the_store_by_hand_that_fails_its_self_test_is_refused(
+    trained_model: Path, tmp_path: Path
+):
+    import hashlib
+    import os
+    import urllib.request
+
+    import torch
+
+    from training.checkpoint import load_checkpoint, serialize
+
+    store = tmp_path / "store"
+    assert CliRunner().invoke(main, ["publish", str(trained_model), "--store", str(store)]).exit_code == 0
+    good = hashlib.sha256(trained_model.read_bytes()).hexdigest()
+    # a checkpoint that loads but answers its own patterns wrong: its last layer's weights zeroed
+    checkpoint = load_checkpoint(trained_model)
+    last = sorted(k for k in checkpoint["state_dict"] if k.endswith("weight"))[-1]
+    checkpoint["state_dict"][last] = torch.zeros_like(checkpoint["state_dict"][last])
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(serialize(checkpoint))
+    refused = CliRunner().invoke(main, ["publish", str(broken), "--store", str(store)])
+    assert refused.exit_code == 1 and "self-test" in refused.output
+
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    command = [sys.executable, "-m", "chatbot", "serve", "--store", str(store), "--poll", "0.5", "--port", "0"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, stdout=output, stderr=output, cwd=ROOT, env=env)
+    try:
+        url = wait_for_url(log)
+        data = broken.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        (store / "models" / f"{digest}.pt").write_bytes(data)
+        manifest = json.loads((store / "current.json").read_text()) | {"digest": digest}
+        (store / "current.json.new").write_text(json.dumps(manifest))
+        os.replace(store / "current.json.new", store / "current.json")
+        deadline = time.monotonic() + 30
+        while "fails its self-test" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert f"[store] refused {digest[:12]}, still serving {good[:12]}" in log.read_text()
+        with urllib.request.urlopen(url + "api/health", timeout=10) as response:
+            health = json.load(response)
+        assert health["model"]["digest"] == good
+        assert health["store"] == {"follows_store": True, "poll_seconds": 0.5}
+        time.sleep(2)  # four more polls
+        assert log.read_text().count("[store] refused") == 1  # one line, not one per poll
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def wait_for_url(log: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("Chat page: "):
+                return line.split()[2]
+        time.sleep(0.2)
+    raise AssertionError(f"serve did not start:\n{log.read_text()}")
