@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
@@ -11,6 +15,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from app.context_token import ContextTokens, conversation_hash
 from app.errors import ApiError
 from app.model_store import current_store
+from app.store_follower import HEARTBEAT
 from training.messages import answer_record, feedback_record
 
 HEX_DIGEST = re.compile(r"[0-9a-f]{0,64}")
@@ -114,11 +119,16 @@ def health() -> Response:
 
 
 def store_info() -> dict[str, Any] | None:
-    """Whether this server follows a model store, and how often it looks; never where it is (a path or an internal
-    URL is not for anonymous clients)."""
+    """Whether this server follows a model store, how often it looks and how long ago it last did (a value far past
+    the poll interval means its follower is gone); never where the store is (a path or an internal URL is not for
+    anonymous clients)."""
     if not current_app.config["STORE"]:
         return None
-    return {"follows_store": True, "poll_seconds": current_app.config["POLL"]}
+    last_look = None
+    with contextlib.suppress(OSError, TypeError):
+        looked = os.stat(Path(current_app.config["MODEL_SHARED_DIR"]) / HEARTBEAT).st_mtime
+        last_look = round(max(0.0, time.time() - looked), 1)
+    return {"follows_store": True, "poll_seconds": current_app.config["POLL"], "last_look_seconds_ago": last_look}
 
 
 @api.post("/echo")

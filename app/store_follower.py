@@ -24,6 +24,7 @@ from training.checkpoint import CheckpointError
 from training.registry import RegistryError
 
 JITTER = 0.2
+HEARTBEAT = ".follower-looked"  # in the shared folder, touched after every look at the store
 
 
 def log(message: str) -> None:
@@ -63,6 +64,8 @@ def follow(spec: str, shared_dir: Path, poll: float, digest: str, parent: int) -
             if problem and problem != last_problem:  # one line per problem, not one per poll
                 log(problem)
             last_problem = problem
+            with contextlib.suppress(OSError):
+                (shared_dir / HEARTBEAT).touch()  # /api/health tells how long ago it last looked
 
 
 def main(argv: list[str]) -> None:

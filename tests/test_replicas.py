@@ -30,6 +30,7 @@ from chatbot.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 POLL = 4.0  # seconds between two looks at the store
+LOAD_SLACK = 12.0  # seconds, beyond two looks, for a replica to download, check and load a model on a slow machine
 SECRET = "replicas-share-this-secret-0123456789"
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
@@ -191,10 +192,11 @@ def test_replicas_follow_the_store_through_publish_corruption_rollback_and_a_cra
 
         load.phase = "publish"
         second = publish(rental_model, store)
-        # within two poll intervals (and 2 s for a slow machine): the wait for the next look, then the download, the
-        # load and the self-test, then each worker's reload
+        # The target is two poll intervals: the wait for the next look, then the download, the load and the
+        # self-test, then each worker's reload. Here that took 5.7-7.4 s at POLL 4 (printed below); the bound leaves
+        # room for a machine several times slower: it fails on a replica that does not follow, not on a busy day.
         took = wait_until(
-            lambda: all(r.digest() == second for r in replicas), 2 * POLL + 2, "not every replica followed"
+            lambda: all(r.digest() == second for r in replicas), 2 * POLL + LOAD_SLACK, "not every replica followed"
         )
         print(f"every replica serves the new model {took:.1f} s after it was published (poll {POLL} s)")
         wait_until(lambda: load.results[-1][2] == second, 10, "nginx's answers do not name the new model")
@@ -203,13 +205,17 @@ def test_replicas_follow_the_store_through_publish_corruption_rollback_and_a_cra
         refused = CliRunner().invoke(main, ["publish", str(_corrupt_file(tmp_path)), "--store", str(store)])
         assert refused.exit_code == 1 and "Error: " in refused.output
         _write_by_hand(store, b"PK\x03\x04 this is not a model" * 100)  # a manifest naming garbage, digest and all
-        wait_until(lambda: all("refused" in r.text() for r in replicas), 2 * POLL + 2, "a replica took no notice")
+        wait_until(
+            lambda: all("refused" in r.text() for r in replicas), 2 * POLL + LOAD_SLACK, "a replica took no notice"
+        )
         assert [r.digest() for r in replicas] == [second] * 3  # every one kept the good model
 
         load.phase = "rollback"
         rolled = CliRunner().invoke(main, ["rollback", "--store", str(store), "--to", first[:12]])
         assert rolled.exit_code == 0, rolled.output
-        wait_until(lambda: all(r.digest() == first for r in replicas), 2 * POLL + 2, "not every replica rolled back")
+        wait_until(
+            lambda: all(r.digest() == first for r in replicas), 2 * POLL + LOAD_SLACK, "not every replica rolled back"
+        )
 
         load.phase = "crash"
         replicas[1].kill()

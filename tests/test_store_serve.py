@@ -82,7 +82,8 @@ def test_a_model_written_into_the_store_by_hand_that_fails_its_self_test_is_refu
         with urllib.request.urlopen(url + "api/health", timeout=10) as response:
             health = json.load(response)
         assert health["model"]["digest"] == good
-        assert health["store"] == {"follows_store": True, "poll_seconds": 0.5}
+        assert health["store"]["follows_store"] is True and health["store"]["poll_seconds"] == 0.5
+        assert health["store"]["last_look_seconds_ago"] < 5  # its follower is alive and looking
         time.sleep(2)  # four more polls
         assert log.read_text().count("[store] refused") == 1  # one line, not one per poll
     finally:
