@@ -77,6 +77,7 @@ def add_cors_headers(response: Response) -> Response:
     if origin.rstrip("/") not in allowed and "*" not in allowed:
         return response
     response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = "X-Model-Digest"  # which model answered, for their scripts
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", "GET, POST, OPTIONS")
         response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS

@@ -242,6 +242,8 @@ def test_cross_origin_use_from_configured_origins(app, client):
     app.config["CORS_ORIGINS"] = ["https://shop.example"]
     allowed = chat(client, "hi", headers={"Origin": "https://shop.example"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert allowed.headers["Access-Control-Expose-Headers"] == "X-Model-Digest"  # their script may read it
+    assert allowed.headers["X-Model-Digest"]
     assert "Origin" in allowed.headers["Vary"]
     other = chat(client, "hi", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers

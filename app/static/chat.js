@@ -1,6 +1,6 @@
 // The chat page: sends each message to POST /api/chat and shows the answer.
-// The conversation's context (what follow-up questions an answer allows) travels as the signed token of the last
-// answer, kept in memory only: a new page starts a new conversation.
+// The conversation's context (what follow-up questions an answer allows) travels as the token of the last answer,
+// kept in memory only: a new page starts a new conversation.
 // Every text from the server or the user goes in with textContent, never innerHTML: an answer holding markup
 // is shown as written and cannot run. The page's Content-Security-Policy forbids inline script as a second guard.
 "use strict";
