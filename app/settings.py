@@ -57,8 +57,10 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if environ.get("CHATBOT_MODEL"):
         settings["MODEL_PATH"] = environ["CHATBOT_MODEL"]
-    if environ.get("CHATBOT_ADMIN_TOKEN"):
-        settings["ADMIN_TOKEN"] = environ["CHATBOT_ADMIN_TOKEN"]
+    for key, parse in PARSERS.items():  # each from CHATBOT_<key>
+        variable = f"CHATBOT_{key}"
+        if environ.get(variable):
+            settings[key] = parse(environ[variable], variable)
     if environ.get("CHATBOT_CORS_ORIGINS"):
         settings["CORS_ORIGINS"] = [
             o.strip().rstrip("/") for o in environ["CHATBOT_CORS_ORIGINS"].split(",") if o.strip()
@@ -66,37 +68,10 @@ def settings_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     if environ.get("CHATBOT_RATE_LIMIT"):
         parse_rate_limit(environ["CHATBOT_RATE_LIMIT"], name="CHATBOT_RATE_LIMIT")
         settings["RATE_LIMIT"] = environ["CHATBOT_RATE_LIMIT"]
-    if environ.get("CHATBOT_BENCH_ENDPOINT"):
-        settings["BENCH_ENDPOINT"] = _flag(environ["CHATBOT_BENCH_ENDPOINT"], "CHATBOT_BENCH_ENDPOINT")
-    for key, variable in (
-        ("MAX_MESSAGE_CHARS", "CHATBOT_MAX_MESSAGE_CHARS"),
-        ("MAX_BATCH", "CHATBOT_MAX_BATCH"),
-        ("MAX_CONTENT_LENGTH", "CHATBOT_MAX_CONTENT_LENGTH"),
-    ):
-        if environ.get(variable):
-            settings[key] = _positive_int(environ[variable], variable)
     if environ.get("CHATBOT_SECRET_KEY"):
         if len(environ["CHATBOT_SECRET_KEY"]) < MIN_SECRET_CHARS:
             raise SettingsError(f"CHATBOT_SECRET_KEY must have at least {MIN_SECRET_CHARS} characters")
         settings["CONTEXT_SECRET"] = environ["CHATBOT_SECRET_KEY"]
-    if environ.get("CHATBOT_CONTEXT_MAX_AGE"):
-        settings["CONTEXT_MAX_AGE"] = _positive_seconds(environ["CHATBOT_CONTEXT_MAX_AGE"], "CHATBOT_CONTEXT_MAX_AGE")
-    if environ.get("CHATBOT_STORE"):
-        settings["STORE"] = environ["CHATBOT_STORE"]
-    if environ.get("CHATBOT_POLL"):
-        settings["POLL"] = _positive_seconds(environ["CHATBOT_POLL"], "CHATBOT_POLL")
-    if environ.get("CHATBOT_MESSAGE_LOG"):
-        settings["MESSAGE_LOG"] = environ["CHATBOT_MESSAGE_LOG"]
-    if environ.get("CHATBOT_MESSAGE_LOG_RAW"):
-        settings["MESSAGE_LOG_RAW"] = _flag(environ["CHATBOT_MESSAGE_LOG_RAW"], "CHATBOT_MESSAGE_LOG_RAW")
-    for key, variable in (
-        ("MESSAGE_LOG_MAX_BYTES", "CHATBOT_MESSAGE_LOG_MAX_BYTES"),
-        ("MESSAGE_LOG_BACKUPS", "CHATBOT_MESSAGE_LOG_BACKUPS"),
-    ):
-        if environ.get(variable):
-            settings[key] = _positive_int(environ[variable], variable)
-    if environ.get("CHATBOT_READ_TIMEOUT"):
-        settings["READ_TIMEOUT"] = _positive_seconds(environ["CHATBOT_READ_TIMEOUT"], "CHATBOT_READ_TIMEOUT")
     if environ.get("CHATBOT_LOG_LEVEL"):
         level = environ["CHATBOT_LOG_LEVEL"].upper()
         if level not in LOG_LEVELS:
@@ -142,3 +117,25 @@ def _positive_seconds(value: str, name: str) -> float:
     if not 0 < seconds < math.inf:
         raise SettingsError(f"{name} must be a positive number of seconds, not {value!r}")
     return seconds
+
+
+def _text(value: str, name: str) -> str:
+    return value
+
+
+# The settings read from CHATBOT_<key> as they are, each with the function that checks it.
+PARSERS = {
+    "ADMIN_TOKEN": _text,
+    "STORE": _text,
+    "MESSAGE_LOG": _text,
+    "BENCH_ENDPOINT": _flag,
+    "MESSAGE_LOG_RAW": _flag,
+    "MAX_MESSAGE_CHARS": _positive_int,
+    "MAX_BATCH": _positive_int,
+    "MAX_CONTENT_LENGTH": _positive_int,
+    "MESSAGE_LOG_MAX_BYTES": _positive_int,
+    "MESSAGE_LOG_BACKUPS": _positive_int,
+    "CONTEXT_MAX_AGE": _positive_seconds,
+    "POLL": _positive_seconds,
+    "READ_TIMEOUT": _positive_seconds,
+}

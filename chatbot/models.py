@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from training.defaults import DEFAULT_KEEP
+
 STORE_VARIABLE = "CHATBOT_STORE"
 
 
@@ -25,7 +27,7 @@ def by_option(who: str):
 @click.option(
     "--keep",
     type=click.IntRange(min=0),
-    default=10,  # training.registry.DEFAULT_KEEP, not imported: `chatbot --help` must not load torch
+    default=DEFAULT_KEEP,
     show_default=True,
     help="How many of the most recently published checkpoints stay in the store, besides the current and the "
     "previous one (the history keeps every entry).",

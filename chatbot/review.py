@@ -41,12 +41,9 @@ def review(
     thumbs-downs come first, then fallbacks, then the closest calls, then the most frequent.
     """
     from training.messages import read_logs
-    from training.review import ReviewError, check_writable_back, known_patterns, review_queue
+    from training.review import check_writable_back, known_patterns, review_queue
 
-    try:
-        lines = read_logs(logs)
-    except FileNotFoundError as exc:
-        raise ReviewError(str(exc).strip("'\"")) from None
+    lines = read_logs(logs)
     if lines.unreadable:
         click.echo(f"warning: {lines.unreadable} line(s) of the log are not records; skipped", err=True)
     if stats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from app.settings import DEFAULT_THREADS, DEFAULT_WORKERS
+from app.settings import DEFAULT_THREADS, DEFAULT_WORKERS, DEFAULTS
 from chatbot.options import DEFAULT_MODEL
 
 
@@ -38,7 +38,7 @@ from chatbot.options import DEFAULT_MODEL
 @click.option(
     "--poll",
     type=click.FloatRange(min=0.5),
-    default=30.0,
+    default=DEFAULTS["POLL"],
     show_default=True,
     envvar="CHATBOT_POLL",
     help="With --store: seconds between two looks at its manifest ($CHATBOT_POLL).",

@@ -179,9 +179,7 @@ def report_stale_temp_files(target: Path) -> None:
 
 
 def print_summary(trained) -> None:
-    from training.checkpoint import summary
-
-    result, made = trained.result, summary(trained.result.checkpoint)
+    result, made = trained.result, trained.classifier.summary
     metrics, threshold = made.metrics, trained.classifier.threshold
     click.echo(f"Validation: {result.validation_note}")
     if "val_accuracy" in metrics:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from store_files import publish_by_hand
 
 from chatbot.cli import main
 
@@ -204,7 +205,7 @@ def test_replicas_follow_the_store_through_publish_corruption_rollback_and_a_cra
         load.phase = "corrupt"
         refused = CliRunner().invoke(main, ["publish", str(_corrupt_file(tmp_path)), "--store", str(store)])
         assert refused.exit_code == 1 and "Error: " in refused.output
-        _write_by_hand(store, b"PK\x03\x04 this is not a model" * 100)  # a manifest naming garbage, digest and all
+        publish_by_hand(store, b"PK\x03\x04 this is not a model" * 100)  # a manifest naming garbage, digest and all
         wait_until(
             lambda: all("refused" in r.text() for r in replicas), 2 * POLL + LOAD_SLACK, "a replica took no notice"
         )
@@ -256,12 +257,3 @@ def _corrupt_file(folder: Path) -> Path:
     path = folder / "corrupt.pt"
     path.write_bytes(b"not a checkpoint at all")
     return path
-
-
-def _write_by_hand(store: Path, data: bytes) -> None:
-    digest = hashlib.sha256(data).hexdigest()
-    (store / "models" / f"{digest}.pt").write_bytes(data)
-    manifest = json.loads((store / "current.json").read_text())
-    manifest["digest"] = digest
-    (store / "current.json.new").write_text(json.dumps(manifest))
-    os.replace(store / "current.json.new", store / "current.json")

@@ -178,8 +178,8 @@ class IntentClassifier:
         tags, responses, fallbacks, draw = self.tags, self.responses, self.fallback_responses, self._random.random
         scale, out_of_scope = self.scale_by_known_words, self.out_of_scope
         answers = []
-        for message, known, share, values, indices in zip(
-            messages, ids, shares, top.values.tolist(), top.indices.tolist()
+        for row, (message, known, share, values, indices) in enumerate(
+            zip(messages, ids, shares, top.values.tolist(), top.indices.tolist())
         ):
             nothing_eligible = False
             if ranked is not probs:
@@ -187,26 +187,24 @@ class IntentClassifier:
                 values = values[: len(indices)]
                 if not indices:  # every intent is filtered: the fallback, naming the best of them
                     nothing_eligible = True
-                    best = int(probs[0].argmax())
-                    indices, values = [best], [float(probs[0, best])]
+                    best = int(probs[row].argmax())
+                    indices, values = [best], [float(probs[row, best])]
             if scale:
                 values = [scaled_confidence(v, share) for v in values]
             intent, confidence = tags[indices[0]], values[0]
-            # NaN falls back too
-            fallback = nothing_eligible or not known or not confidence >= limit or indices[0] == out_of_scope
+            if nothing_eligible:
+                reason = "filtered"
+            elif not known:
+                reason = "no_known_word"
+            elif indices[0] == out_of_scope:
+                reason = "out_of_scope"
+            elif not confidence >= limit:  # NaN falls back too
+                reason = "low_confidence"
+            else:
+                reason = None
+            fallback = reason is not None
             pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]
             alternatives = list(zip(map(tags.__getitem__, indices), values))
-            reason = None
-            if fallback:
-                reason = (
-                    "filtered"
-                    if nothing_eligible
-                    else "no_known_word"
-                    if not known
-                    else "out_of_scope"
-                    if indices[0] == out_of_scope
-                    else "low_confidence"
-                )
             # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
             answers.append(
                 Prediction(message, intent, confidence, fallback, pool[int(draw() * len(pool))], alternatives, reason)

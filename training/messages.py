@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.classifier import Prediction
+from training.errors import UserError
 
 AMBIGUOUS_MARGIN = 0.1  # top two confidences closer than this: the bot could as well have said the other
 REASONS = ("feedback", "no_known_word", "out_of_scope", "low_confidence", "filtered", "ambiguous")
@@ -84,6 +85,10 @@ def _time(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).isoformat(timespec="seconds")
 
 
+class MessageLogError(UserError):
+    """A message log that is not there."""
+
+
 @dataclass(frozen=True)
 class LogLines:
     records: list[dict[str, Any]]
@@ -104,7 +109,7 @@ def read_logs(paths: Iterable[str | Path]) -> LogLines:
     for path in paths:
         files = log_files(path)
         if not files:
-            raise FileNotFoundError(f"{path}: no such message log")
+            raise MessageLogError(f"{path}: no such message log")
         for file in files:
             for record in _records(file):
                 if record is None:

@@ -37,8 +37,10 @@ from training.checkpoint import (
     load_checkpoint_bytes,
     read_checkpoint_bytes,
     self_test_cases,
+    summary,
 )
 from training.classifier import IntentClassifier
+from training.defaults import DEFAULT_KEEP
 from training.errors import UserError
 from training.files import atomic_write, describe_write_error, read_regular_file
 
@@ -63,7 +65,6 @@ CURRENT = "current.json"
 MODELS = "models"
 HISTORY = "history"
 LOCK = ".lock"
-DEFAULT_KEEP = 10  # distinct digests whose files publish keeps, besides the current and the previous one
 LOCK_WAIT_SECONDS = 120  # a writer holds the lock for a copy and a few small files: waiting longer means trouble
 PREFIX_MIN = 8  # hex characters of a digest that `rollback --to` accepts
 SHORT = 12  # hex characters of a digest shown to people and in history file names
@@ -162,17 +163,7 @@ def publish(checkpoint_path: str | Path, store_dir: str | Path, by: str, keep: i
         previous = store.current()
         if previous is not None and previous.digest == digest:
             return PublishResult(previous, False, previous, path, [])
-        manifest = Manifest(
-            digest=digest,
-            published_at=_now(),
-            published_by=by,
-            source=os.path.abspath(source),
-            intents=len(checkpoint["tags"]),
-            intents_sha256=checkpoint.get("intents_sha256"),
-            format_version=checkpoint.get("format_version"),
-            created_at=checkpoint.get("created_at"),
-            metrics=_plain(checkpoint.get("metrics") or {}),
-        )
+        manifest = _manifest(digest, checkpoint, os.path.abspath(source), by)
         store.make_current(manifest)
         pruned = store.prune(keep)
     return PublishResult(manifest, True, previous, path, pruned)
@@ -464,17 +455,7 @@ class _Store:
             checkpoint = load_checkpoint_bytes(self.check_stored(digest), path)
         except CheckpointError as exc:
             raise RegistryError(str(exc)) from None
-        return Manifest(
-            digest=digest,
-            published_at=_now(),
-            published_by="",
-            source=str(path),
-            intents=len(checkpoint["tags"]),
-            intents_sha256=checkpoint.get("intents_sha256"),
-            format_version=checkpoint.get("format_version"),
-            created_at=checkpoint.get("created_at"),
-            metrics=_plain(checkpoint.get("metrics") or {}),
-        )
+        return _manifest(digest, checkpoint, str(path), "")
 
     def stored_digests(self) -> list[str]:
         return sorted(p.stem for p in (self.root / MODELS).glob("*.pt") if DIGEST.fullmatch(p.stem))
@@ -503,6 +484,22 @@ class _Store:
             atomic_write(path, lambda handle: handle.write(data))
         except OSError as exc:
             raise RegistryError(f"cannot write {path}: {describe_write_error(exc)}") from None
+
+
+def _manifest(digest: str, checkpoint: dict[str, Any], source: str, by: str) -> Manifest:
+    """A manifest naming a checkpoint, published now: how it was made comes from the checkpoint's own summary."""
+    made = summary(checkpoint)
+    return Manifest(
+        digest=digest,
+        published_at=_now(),
+        published_by=by,
+        source=source,
+        intents=len(checkpoint["tags"]),
+        intents_sha256=made.intents_sha256,
+        format_version=made.format_version,
+        created_at=made.created_at,
+        metrics=_plain(made.metrics),
+    )
 
 
 def _now() -> str:

@@ -87,7 +87,7 @@ def train_file(
         result = train_model(intents, config, model_options, on_epoch=on_epoch, stemmer=stemmer, on_batch=on_batch)
         trained = IntentClassifier(result.checkpoint, source="the new model")
         result.checkpoint[SELF_TEST] = self_test_record(choose_self_test(trained, intents))
-        data = verified_bytes(result.checkpoint, [t for t, _ in zip(intents.examples()[0], range(VERIFIED_PATTERNS))])
+        data = verified_bytes(result.checkpoint, trained, intents.examples()[0][:VERIFIED_PATTERNS])
         if refusal := target_refusal(target, intents.source, force):  # something appeared there meanwhile
             raise CheckpointError(refusal)
         write_checkpoint_bytes(data, target)
@@ -100,10 +100,10 @@ def train_file(
     return Trained(target, result, classifier, len(data))
 
 
-def verified_bytes(checkpoint: dict[str, Any], patterns: list[str]) -> bytes:
-    """The serialized checkpoint, once a model loaded from those very bytes answers `patterns` as the trained one."""
+def verified_bytes(checkpoint: dict[str, Any], trained: IntentClassifier, patterns: list[str]) -> bytes:
+    """The serialized checkpoint, once a model loaded from those very bytes answers `patterns` as `trained` (the
+    checkpoint's classifier in memory) does."""
     data = serialize(checkpoint)
-    trained = IntentClassifier(checkpoint, source="the new model")
     loaded = IntentClassifier(load_checkpoint_bytes(data, "the new model"), source="the new model")
     if not torch.allclose(trained.probabilities(patterns), loaded.probabilities(patterns)):
         raise CheckpointError("the new model answers differently once saved")
