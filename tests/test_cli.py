@@ -2,6 +2,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from intents_files import tiny as tiny_intents
 
 from chatbot.cli import main
 from training.checkpoint import load_checkpoint
@@ -10,18 +11,6 @@ from training.checkpoint import load_checkpoint
 @pytest.fixture
 def runner():
     return CliRunner()
-
-
-def tiny_intents(tmp_path, name="intents.json"):
-    doc = {
-        "intents": [
-            {"tag": "greet", "patterns": ["hi", "hello", "hey there", "good morning"], "responses": ["Hi!"]},
-            {"tag": "bye", "patterns": ["bye", "see you later", "goodbye", "farewell"], "responses": ["Bye!"]},
-        ]
-    }
-    path = tmp_path / name
-    path.write_text(json.dumps(doc))
-    return path
 
 
 def test_train_writes_checkpoint_and_reports_epochs(runner, tmp_path):

@@ -11,13 +11,13 @@ import json
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from http_calls import free_port
 
 from app.settings import DEFAULTS, MIN_SECRET_CHARS
 from chatbot.serve import serve
@@ -280,12 +280,6 @@ def test_deployment_keeps_service_links_out_of_the_chatbot_environment() -> None
 
 
 NGINX_TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def nginx_directives(name: str) -> list[list[str]]:

@@ -3,7 +3,6 @@ checkpoints, a full disk, killed trainings, memory that grows with tag length, a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from intents_files import tiny as tiny_intents
 
 from chatbot.cli import main
 from chatbot.progress import TrainingProgress
@@ -27,18 +27,6 @@ from training.pipeline import split_examples
 
 CHATBOT = str(Path(sys.executable).parent / "chatbot")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def tiny_intents(folder: Path) -> Path:
-    doc = {
-        "intents": [
-            {"tag": "greet", "patterns": ["hi", "hello", "hey there", "good morning"], "responses": ["Hi!"]},
-            {"tag": "bye", "patterns": ["bye", "see you later", "goodbye", "farewell"], "responses": ["Bye!"]},
-        ]
-    }
-    path = folder / "intents.json"
-    path.write_text(json.dumps(doc))
-    return path
 
 
 def train(intents: Path, model: Path, *extra: str):

@@ -6,15 +6,12 @@ The same files at the `load_checkpoint` and `chatbot predict` level: tests/test_
 
 from __future__ import annotations
 
-import http.client
 import io
-import json
 import os
 import pickle
 import struct
 import subprocess
 import sys
-import urllib.parse
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from http_calls import call
 
 from training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
@@ -199,20 +197,6 @@ def test_a_checkpoint_spliced_from_two_same_shaped_models_is_refused(trained_mod
 # --- reload while serving --------------------------------------------------------------------------------------------
 
 
-def call(url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
-    """(status, decoded JSON body) over a fresh connection, so that requests spread over the workers."""
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
-    try:
-        data = None if body is None else json.dumps(body)
-        connection.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        response = connection.getresponse()
-        assert response.getheader("Content-Type") == "application/json"
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def serving(start_server, trained_model, edit_checkpoint, tmp_path_factory):
     """One server for every reload case: two workers answering from a checkpoint whose answers are recognisable."""
@@ -226,14 +210,14 @@ def serving(start_server, trained_model, edit_checkpoint, tmp_path_factory):
 def test_reload_refuses_a_hostile_checkpoint_and_keeps_serving_the_old_model(serving, hostile_dir, name):
     server, model = serving
     model.write_bytes((hostile_dir / f"{name}.pt").read_bytes())
-    status, answer = call(server.url, "POST", "/api/model/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+    status, _, answer = call(server.url, "POST", "/api/model/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert status == 422, answer
     prefix = "reload failed, still serving the previous model: "
     assert list(answer) == ["error"] and answer["error"].startswith(prefix)
     assert_reason(answer["error"].removeprefix(prefix), model, HOSTILE[name][1])
     for _ in range(6):  # fresh connections, spread over both workers
-        status, chat = call(server.url, "POST", "/api/chat", {"message": "hello"})
+        status, _, chat = call(server.url, "POST", "/api/chat", {"message": "hello"})
         assert (status, chat["response"]) == (200, SERVING_ANSWER)
-    status, health = call(server.url, "GET", "/api/health")
+    status, _, health = call(server.url, "GET", "/api/health")
     assert (status, health["model"]["created_at"]) == (200, SERVING_CREATED_AT)
     assert not (hostile_dir / f"ran-code-{name}").exists()

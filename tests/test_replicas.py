@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from http_calls import free_port
 from store_files import publish_by_hand
 
 from chatbot.cli import main
@@ -35,12 +36,6 @@ LOAD_SLACK = 12.0  # seconds, beyond two looks, for a replica to download, check
 SECRET = "replicas-share-this-secret-0123456789"
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Replica:

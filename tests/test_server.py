@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import shutil
 import signal
 import threading
 import time
-import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from http_calls import call
 
 from chatbot.cli import main
 
 TOKEN = "reload-token-for-tests"
-
-
-def call(url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
-    """(status, headers, decoded body) over a fresh connection, so that requests spread over the workers."""
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
-    try:
-        data = body if isinstance(body, bytes | str | None) else json.dumps(body)
-        connection.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        response = connection.getresponse()
-        payload = response.read()
-        kind = response.getheader("Content-Type", "")
-        return response.status, response, json.loads(payload) if kind.startswith("application/json") else payload
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="module")
