@@ -1,9 +1,13 @@
-"""The benchmark script works end to end on a small slice (its figures are checked by people, not by tests)."""
+"""The benchmark scripts work end to end on a small slice (their figures are checked by people, not by tests)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from intents_files import TINY, write
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {
@@ -31,3 +35,22 @@ def test_quick_benchmark_writes_every_figure(banking77, tmp_path):
     assert len(figures["scaling"]) == 3
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| `http_errors` |" in result.stdout
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"),
+                    reason="needs nginx and wrk (apt-get install -y nginx wrk)")  # fmt: skip
+def test_replica_benchmark_measures_every_setup_and_times_a_publish(tmp_path):
+    intents = write(tmp_path, TINY)
+    out, plot = tmp_path / "replicas.json", tmp_path / "replicas.png"
+    command = [sys.executable, str(ROOT / "benchmarks" / "replicas.py"), "--intents", str(intents), "--rounds", "1"]
+    command += ["--seconds", "1", "--publishes", "2", "--poll", "1", "--out", str(out), "--plot", str(plot)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:] + result.stdout[-2000:]
+    figures = json.loads(out.read_text())
+    assert list(figures["runs"]) == ["no nginx", "1", "2", "3"]
+    for (run,) in figures["runs"].values():
+        assert run["rps"] > 0 and run["errors"] == 0 and run["replicas_cpu_s_per_1000"] > 0
+    assert figures["runs"]["3"][0]["nginx_cpu_s_per_1000"] > 0 == figures["runs"]["no nginx"][0]["nginx_cpu_s_per_1000"]
+    assert len(figures["publish_to_all_seconds"]) == 2 and figures["load_during_publishes"]["errors"] == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "3 replica(s) via nginx" in result.stdout and "publish -> every replica serving" in result.stdout
