@@ -4,7 +4,8 @@ The queue holds the messages the bot was unsure about (a fallback, an ambiguous 
 out, a thumbs-down), merged when they differ only in case, spacing or Unicode form, grouped when they have the same
 stems, and ordered so that the most useful come first: thumbs-downs, then fallbacks, then the smallest margin
 between the top two intents, then the most frequent. A message that is already a pattern of any intent (including
-the out-of-scope one) is never proposed again: deciding is adding it to the file.
+the out-of-scope one), or has the same stems as one, is never proposed again: deciding is adding the group's most
+frequent form to the file, and its other forms are the same words to the model.
 """
 
 from __future__ import annotations
@@ -60,14 +61,15 @@ def known_patterns(intents: IntentsFile) -> set[str]:
 def review_queue(records: Iterable[dict[str, Any]], known: set[str]) -> list[Candidate]:
     """The messages to decide on, best first (see the module docstring)."""
     stems = analyzer("porter")
+    known_stems = {stem_key for pattern in known if (stem_key := tuple(sorted(set(stems(pattern)))))}
     groups: dict[tuple[str, ...], Candidate] = {}
     for record in records:
         reasons = record.get("reasons") or []
         text = " ".join(str(record.get("message", "")).split())
         key = normalize_pattern(text)
-        if not reasons or not key or key in known:
-            continue
         group_key = tuple(sorted(set(stems(text)))) or (key,)
+        if not reasons or not key or key in known or group_key in known_stems:
+            continue
         candidate = groups.setdefault(group_key, Candidate(text))
         candidate.count += record.get("kind") != "feedback"  # a thumbs-down is about an answer already counted
         candidate.variants[text] += 1
