@@ -16,6 +16,7 @@ import click
 
 from chatbot.options import DEFAULT_INTENTS, DEFAULT_MODEL, stemmer_option
 from chatbot.progress import TrainingProgress
+from training.context import MAX_LIFESPAN
 from training.defaults import DEFAULT_STEMMER
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -38,6 +39,12 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 @click.option("--members", type=click.IntRange(1, 16), default=3, show_default=True, help="Networks averaged.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Save loss and validation accuracy per epoch as a PNG.")
 @stemmer_option(keep_existing=True)
+@click.option(
+    "--context-lifespan",
+    type=click.IntRange(1, MAX_LIFESPAN),
+    help="User turns that the context names an intent sets stay active, for intents without a context_lifespan of "
+    "their own  [default: until replaced].",
+)
 @click.option("--strict", is_flag=True, help="Refuse a file that needs any repair (see `chatbot validate`).")
 @click.option(
     "--force",
@@ -68,6 +75,7 @@ def train(
     members,
     plot,
     stemmer,
+    context_lifespan,
     strict,
     force,
     if_needed,
@@ -87,13 +95,16 @@ def train(
     report_findings(intents)
     if strict and (refusal := strict_error(intents)):
         raise click.ClickException(refusal)
+    if context_lifespan is not None:
+        intents = intents.with_context_lifespan(context_lifespan)
     target = Path(model_path)
     if refusal := target_refusal(target, intents_path, force):
         raise click.ClickException(f"{refusal}; nothing was trained")
     report_stale_temp_files(target)
     existing = existing_checkpoint(target)
     if if_needed:
-        reason = retrain_reason(existing, intents.sha256, stemmer)
+        records = [i.record() for i in intents.intents] if context_lifespan is not None else None
+        reason = retrain_reason(existing, intents.sha256, stemmer, records)
         if reason is None:
             click.echo(f"{target} is up to date with {intents_path}; not retraining.")
             publish_to(store, target)

@@ -161,6 +161,41 @@ def test_a_filtered_intent_answers_only_in_its_context(rental_model: Path):
     assert bot.info()["context_names"] == ["rentalday"]
 
 
+def test_train_context_lifespan_gives_intents_without_one_a_default(tmp_path: Path):
+    from conftest import RENTAL_INTENTS
+
+    document = json.loads(json.dumps(RENTAL_INTENTS))
+    document["intents"].append(
+        {"tag": "later", "patterns": ["later this week", "another day"], "responses": ["When?"],
+         "context_set": "rentalday", "context_lifespan": 3}
+    )  # fmt: skip
+    intents = tmp_path / "intents.json"
+    intents.write_text(json.dumps(document), encoding="utf-8")
+    default = parse_intents(document).with_context_lifespan(1)
+    assert [(i.tag, i.context.lifespan) for i in default.intents if i.context.sets is not None] == [
+        ("greeting", None),  # it only clears: nothing to keep alive
+        ("rental", 1),
+        ("later", 3),  # its own lifespan stands
+    ]
+
+    model = tmp_path / "chatbot.pt"
+    train = ["train", "--intents", str(intents), "--model", str(model), "--context-lifespan", "1"]
+    assert CliRunner().invoke(main, train).exit_code == 0
+    bot = IntentClassifier.from_checkpoint(model, seed=0)
+    asked = bot.respond("can we rent a moped?", {})
+    assert asked.active == {"rentalday": 1}
+    assert bot.respond("today", asked.active).prediction.intent == "today"  # the next turn may answer it
+    thanked = bot.respond("thanks", asked.active)
+    assert thanked.prediction.intent == "thanks" and thanked.active == {}  # one turn, then it expired
+    assert bot.respond("today", thanked.active).filtered == ["today"]
+
+    again = CliRunner().invoke(main, [*train, "--if-needed"])
+    assert "up to date" in again.output
+    longer = CliRunner().invoke(main, [*train[:-1], "2", "--if-needed"])
+    assert "Retraining" in longer.output and "context lifespans" in longer.output
+    assert IntentClassifier.from_checkpoint(model).respond("rent a scooter", {}).active == {"rentalday": 2}
+
+
 def test_when_every_intent_is_filtered_the_answer_is_the_fallback(tmp_path: Path):
     document = {
         "intents": [

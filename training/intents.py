@@ -9,7 +9,7 @@ import json
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from training.context import IntentContext, intent_context
@@ -162,6 +162,18 @@ class IntentsFile:
         texts = [p for intent in self.trainable for p in intent.patterns]
         labels = [intent.tag for intent in self.trainable for _ in intent.patterns]
         return texts, labels
+
+    def with_context_lifespan(self, turns: int) -> IntentsFile:
+        """This file with `turns` as the `context_lifespan` of every intent that sets context names and has no
+        lifespan of its own (`chatbot train --context-lifespan`): one default for a whole bot, as Dialogflow gives
+        every context one. The bytes (and so `sha256`) are the file's; the checkpoint keeps the lifespans given."""
+        intents = tuple(
+            replace(intent, extra={**intent.extra, "context_lifespan": turns})
+            if intent.context.sets and "context_lifespan" not in intent.extra
+            else intent
+            for intent in self.intents
+        )
+        return replace(self, intents=intents)
 
     def finding_counts(self) -> dict[str, int]:
         return dict(Counter(f.kind for f in self.findings))

@@ -191,10 +191,17 @@ def stemmer_of(checkpoint: dict[str, Any] | None) -> str | None:
         return None
 
 
-def retrain_reason(checkpoint: dict[str, Any] | None, intents_sha256: str, stemmer: str | None) -> str | None:
+def retrain_reason(
+    checkpoint: dict[str, Any] | None,
+    intents_sha256: str,
+    stemmer: str | None,
+    intent_records: list[dict[str, Any]] | None = None,
+) -> str | None:
     """Why the checkpoint must be retrained for this intents file and stemmer (None: any), or None if it is current.
 
     The intents file is compared by the SHA-256 of its bytes, so an edited file is never silently ignored.
+    `intent_records` (None: any) are the intents as this run would record them: with `--context-lifespan`, their
+    keys differ from the file's.
     """
     if checkpoint is None:
         return "there is no usable checkpoint"
@@ -205,4 +212,8 @@ def retrain_reason(checkpoint: dict[str, Any] | None, intents_sha256: str, stemm
     made_with = stemmer_of(checkpoint)
     if stemmer is not None and made_with != stemmer:
         return f"it was trained with the {made_with} stemmer, not {stemmer}"
+    if intent_records is not None and [r.get("extra_json") for r in checkpoint.get("intents", [])] != [
+        r["extra_json"] for r in intent_records
+    ]:
+        return "its intents' context lifespans are not the ones asked for"
     return None
