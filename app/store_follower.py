@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.model_store import BadModel, accept_bytes
+from app.model_store import BadModel, accept_bytes, release_free_memory
 from app.store_source import open_source
 from training.checkpoint import CheckpointError
 from training.registry import RegistryError
@@ -52,6 +52,8 @@ def follow(spec: str, shared_dir: Path, poll: float, digest: str, parent: int) -
                 refused = manifest.digest
                 problem = f"refused {manifest.short}, still serving {digest[:12]}: {exc}"
                 continue
+            finally:
+                release_free_memory()  # the download and the model it checked are garbage now
             digest, refused = manifest.digest, None
             log(f"now serving {manifest.short} (published {manifest.published_at} by {manifest.published_by})")
         except (RegistryError, CheckpointError) as exc:  # unreachable, a cut download, a full disk: tried again

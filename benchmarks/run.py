@@ -120,6 +120,26 @@ def batch_rate(model_path: Path, texts) -> float:
     return len(texts) / statistics.median(times)
 
 
+def context_turn_us(repeats: int = 2000) -> dict:
+    """What carrying a conversation costs per turn, without the model: reading the client's token and making the
+    next one (app.context_token), with an active context (signed) and without one (the id in clear). Best of 5."""
+    from app.context_token import ContextTokens
+
+    tokens = ContextTokens("benchmark-secret-0123456789-0123456789", max_age=1800)
+    figures = {}
+    for label, active in (("context_signed_turn_us", {"rentalday": 2}), ("context_plain_turn_us", {})):
+        token = tokens.dumps(active, "0" * 64, "conversation-id")
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(repeats):
+                received = tokens.loads(token)
+                token = tokens.dumps(active, "0" * 64, received.conversation)
+            best = min(best, (time.perf_counter() - started) / repeats * 1e6)
+        figures[label] = best
+    return figures
+
+
 def svc_reference(train_texts, train_labels, test_texts, test_labels) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
@@ -409,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         results["single_ms_median"], results["single_ms_p99"] = single_latency_ms(model, test_texts)
         stage("batch throughput")
         results["batch_msgs_per_s"] = batch_rate(model, test_texts)
+        stage("context tokens: a turn's token read and made again")
+        results |= context_turn_us()
         stage(f"HTTP: chatbot serve under load, {http_seconds}s per endpoint, 8 connections")
         results |= http_benchmark(model, http_seconds)
         stage("HTTP: the same with --message-log")

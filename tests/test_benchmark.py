@@ -15,6 +15,7 @@ KEYS = {
     "single_ms_median", "single_ms_p99", "batch_msgs_per_s", "http_chat_rps", "http_chat_p50_ms", "http_chat_p99_ms",
     "http_trivial_rps", "http_errors", "server_rss_mb", "server_total_rss_mb", "server_workers", "cores",
     "load_average_before", "load_average_after", "python", "torch", "scikit_learn", "torch_threads",
+    "context_signed_turn_us", "context_plain_turn_us", "http_logged_chat_rps", "http_logged_cost_pct",
 }  # fmt: skip
 
 

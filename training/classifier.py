@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -171,43 +172,52 @@ class IntentClassifier:
         threshold, when it has no known feature, and when its top intent is the out-of-scope one (whose own
         responses, if it has any, are the answer)."""
         limit = self.threshold if threshold is None else threshold
-        ranked = probs
-        if eligible is not None and not all(eligible):  # the filtered intents rank below every other, at -1
-            ranked = probs.masked_fill(~torch.tensor(list(eligible)), -1.0)
-        top = torch.topk(ranked, min(TOP_K, len(self.tags)), dim=1)
+        k = min(TOP_K, len(self.tags))
+        filtering = eligible is not None and not all(eligible)
+        # the filtered intents rank below every other, at -1
+        ranked = probs.masked_fill(~torch.tensor(list(eligible)), -1.0) if filtering else probs
+        top = torch.topk(ranked, k, dim=1)
+        rows_values, rows_indices = top.values.tolist(), top.indices.tolist()
+        all_filtered: Sequence[bool] = repeat(False)
+        if filtering:
+            all_filtered = [False] * len(messages)
+            for row, indices in enumerate(rows_indices):
+                rows_indices[row] = [i for i in indices if eligible[i]]
+                rows_values[row] = rows_values[row][: len(rows_indices[row])]
+                if not rows_indices[row]:  # every intent is filtered: the fallback, naming the best of them
+                    best = int(probs[row].argmax())
+                    rows_indices[row], rows_values[row], all_filtered[row] = [best], [float(probs[row, best])], True
         tags, responses, fallbacks, draw = self.tags, self.responses, self.fallback_responses, self._random.random
         scale, out_of_scope = self.scale_by_known_words, self.out_of_scope
         answers = []
-        for row, (message, known, share, values, indices) in enumerate(
-            zip(messages, ids, shares, top.values.tolist(), top.indices.tolist())
+        # this loop is most of a batch's Python time: positional arguments, random() instead of choice(), and the
+        # reason worked out only for the messages that fall back
+        for message, known, share, values, indices, nothing in zip(
+            messages, ids, shares, rows_values, rows_indices, all_filtered
         ):
-            nothing_eligible = False
-            if ranked is not probs:
-                indices = [i for i in indices if eligible[i]]
-                values = values[: len(indices)]
-                if not indices:  # every intent is filtered: the fallback, naming the best of them
-                    nothing_eligible = True
-                    best = int(probs[row].argmax())
-                    indices, values = [best], [float(probs[row, best])]
             if scale:
                 values = [scaled_confidence(v, share) for v in values]
-            intent, confidence = tags[indices[0]], values[0]
-            if nothing_eligible:
-                reason = "filtered"
-            elif not known:
-                reason = "no_known_word"
-            elif indices[0] == out_of_scope:
-                reason = "out_of_scope"
-            elif not confidence >= limit:  # NaN falls back too
-                reason = "low_confidence"
-            else:
+            first, confidence = indices[0], values[0]
+            intent = tags[first]
+            if known and confidence >= limit and first != out_of_scope and not nothing:  # NaN falls back too
                 reason = None
-            fallback = reason is not None
-            pool = responses[intent] if indices[0] == out_of_scope else fallbacks if fallback else responses[intent]
+                pool = responses[intent]
+            else:
+                reason = (
+                    "filtered"
+                    if nothing
+                    else "no_known_word"
+                    if not known
+                    else "out_of_scope"
+                    if first == out_of_scope
+                    else "low_confidence"
+                )
+                pool = responses[intent] if first == out_of_scope else fallbacks
             alternatives = list(zip(map(tags.__getitem__, indices), values))
-            # positional arguments and random() instead of choice(): this loop is most of a batch's Python time
             answers.append(
-                Prediction(message, intent, confidence, fallback, pool[int(draw() * len(pool))], alternatives, reason)
+                Prediction(
+                    message, intent, confidence, reason is not None, pool[int(draw() * len(pool))], alternatives, reason
+                )
             )
         return answers
 
