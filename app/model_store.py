@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import fcntl
 import gc
 import logging
@@ -82,10 +81,10 @@ def release_free_memory() -> bool:
     this (docs/performance.md).
     """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        trim = ctypes.CDLL(None).malloc_trim  # the C library already loaded (find_library would start ldconfig)
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
         return False
+    trim(0)
     return True
 
 

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,15 +282,13 @@ def python_load(url: str, seconds: float, connections: int = 8) -> dict:
     }
 
 
-def http_benchmark(model_path: Path, seconds: int, message_log: Path | None = None) -> dict:
-    """Start `chatbot serve` exactly as a user does (default workers and threads) and load it from 127.0.0.1;
-    with `message_log`, as `chatbot serve --message-log` (chat only)."""
+@contextmanager
+def serving(model_path: Path, *extra: str) -> Iterator[tuple[str, int]]:
+    """`chatbot serve` started exactly as a user does (default workers and threads): its base URL and pid."""
     port = free_port()
     env = dict(os.environ, CHATBOT_BENCH_ENDPOINT="1", CHATBOT_LOG_LEVEL="WARNING")
     command = [str(Path(sys.executable).parent / "chatbot"), "serve", "--model", str(model_path), "--port", str(port)]
-    if message_log is not None:
-        command += ["--message-log", str(message_log)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([*command, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -301,22 +301,32 @@ def http_benchmark(model_path: Path, seconds: int, message_log: Path | None = No
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("chatbot serve did not start") from None
                 time.sleep(0.2)
-        wrk = find_wrk()
-        load = (lambda url: run_wrk(wrk, url, seconds)) if wrk else (lambda url: python_load(url, seconds))
-        load(f"{base}/api/chat")  # warm every worker
-        chat = load(f"{base}/api/chat")
-        if message_log is not None:
-            return {"http_logged_chat_rps": chat["rps"], "http_logged_chat_p99_ms": chat["p99_ms"]}
-        trivial = load(f"{base}/api/echo")
-        rss = process_tree_rss_mb(server.pid)
+        yield base, server.pid
     finally:
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def load_client(seconds: int) -> tuple[str, Callable[[str], dict]]:
+    wrk = find_wrk()
+    if wrk:
+        return "wrk", lambda url: run_wrk(wrk, url, seconds)
+    return "python threads (caps the figures)", lambda url: python_load(url, seconds)
+
+
+def http_benchmark(model_path: Path, seconds: int) -> dict:
+    """Chat and trivial requests per second, latency and memory of `chatbot serve`, loaded from 127.0.0.1."""
+    client, load = load_client(seconds)
+    with serving(model_path) as (base, pid):
+        load(f"{base}/api/chat")  # warm every worker
+        chat = load(f"{base}/api/chat")
+        trivial = load(f"{base}/api/echo")
+        rss = process_tree_rss_mb(pid)
     return {
-        "http_client": "wrk" if wrk else "python threads (caps the figures)",
+        "http_client": client,
         "http_chat_rps": chat["rps"],
         "http_chat_p50_ms": chat["p50_ms"],
         "http_chat_p99_ms": chat["p99_ms"],
@@ -327,6 +337,25 @@ def http_benchmark(model_path: Path, seconds: int, message_log: Path | None = No
         "server_rss_mb": max(rss[1:] or rss),
         "server_total_rss_mb": sum(rss),
         "server_workers": max(len(rss) - 1, 1),
+    }
+
+
+def message_log_cost(model_path: Path, seconds: int, log: Path, pairs: int = 3) -> dict:
+    """Chat requests per second without and with `--message-log`: two servers side by side, loaded in turn, so that
+    the machine's drift from one minute to the next falls on both (a single run of each measured anything from -5 to
+    +19 % on the same code). The cost is the median of the pairs' ratios."""
+    _, load = load_client(seconds)
+    with serving(model_path) as (plain, _), serving(model_path, "--message-log", str(log)) as (logged, _):
+        for base in (plain, logged):
+            load(f"{base}/api/chat")  # warm every worker
+        runs = [(load(f"{plain}/api/chat"), load(f"{logged}/api/chat")) for _ in range(pairs)]
+    return {
+        "http_logged_chat_rps": statistics.median(with_log["rps"] for _, with_log in runs),
+        "http_logged_chat_p99_ms": statistics.median(with_log["p99_ms"] for _, with_log in runs),
+        "http_unlogged_chat_rps": statistics.median(without["rps"] for without, _ in runs),
+        "http_logged_cost_pct": 100 * (1 - statistics.median(w["rps"] / wo["rps"] for wo, w in runs)),
+        "http_logged_errors": sum(wo["errors"] + w["errors"] for wo, w in runs),
+        "http_logged_pairs_rps": [[round(wo["rps"]), round(w["rps"])] for wo, w in runs],
     }
 
 
@@ -433,9 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         results |= context_turn_us()
         stage(f"HTTP: chatbot serve under load, {http_seconds}s per endpoint, 8 connections")
         results |= http_benchmark(model, http_seconds)
-        stage("HTTP: the same with --message-log")
-        results |= http_benchmark(model, http_seconds, work / "messages.log")
-        results["http_logged_cost_pct"] = 100 * (1 - results["http_logged_chat_rps"] / results["http_chat_rps"])
+        stage(f"HTTP: without and with --message-log, side by side, 3 pairs of {http_seconds // 2}s")
+        results |= message_log_cost(model, max(http_seconds // 2, 1), work / "messages.log")
         scaling = []
         for fraction in (0.25, 0.5, 1.0):
             texts, labels = stratified_subset(train_texts, train_labels, fraction)

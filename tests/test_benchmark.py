@@ -16,6 +16,7 @@ KEYS = {
     "http_trivial_rps", "http_errors", "server_rss_mb", "server_total_rss_mb", "server_workers", "cores",
     "load_average_before", "load_average_after", "python", "torch", "scikit_learn", "torch_threads",
     "context_signed_turn_us", "context_plain_turn_us", "http_logged_chat_rps", "http_logged_cost_pct",
+    "http_unlogged_chat_rps", "http_logged_errors",
 }  # fmt: skip
 
 
@@ -30,7 +31,7 @@ def test_quick_benchmark_writes_every_figure(banking77, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert set(figures) >= KEYS
-    assert figures["http_errors"] == 0
+    assert figures["http_errors"] == 0 and figures["http_logged_errors"] == 0
     assert 50 < figures["train_accuracy"] <= 100 and 50 < figures["svc_accuracy"] <= 100
     assert [row["rows"] for row in figures["scaling"]] == sorted(row["rows"] for row in figures["scaling"])
     assert len(figures["scaling"]) == 3

@@ -213,3 +213,19 @@ def test_message_log_sizes_are_checked(variable):
 
     with pytest.raises(SettingsError, match=variable):
         settings_from_env({variable: "lots"})
+
+
+def test_feedback_is_rate_limited_and_size_limited_like_the_other_endpoints(model_copy, tmp_path, monkeypatch):
+    from app import create_app
+
+    monkeypatch.setenv("CHATBOT_RATE_LIMIT", "3/minute")
+    app = create_app({"TESTING": True, "MODEL_PATH": str(model_copy), "MESSAGE_LOG": str(tmp_path / "m.log")})
+    client = app.test_client()
+    body = {"message": "hello there", "intent": "greeting"}
+    too_long = client.post("/api/feedback", json=body | {"message": "x" * 1001})
+    assert too_long.status_code == 413 and "'message' is too long" in too_long.json["error"]
+    too_big = client.post("/api/feedback", data=b"{" + b" " * 70_000 + b"}", content_type="application/json")
+    assert too_big.status_code == 413 and "request body too large" in too_big.json["error"]
+    assert client.post("/api/feedback", json=body).status_code == 202
+    limited = client.post("/api/feedback", json=body)
+    assert limited.status_code == 429 and "too many requests" in limited.json["error"]
