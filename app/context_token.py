@@ -40,7 +40,7 @@ class ContextTokens:
         """A token for the active names (and their remaining turns) of a conversation with `model`.
 
         With no active name there is nothing to protect: the token is the conversation's random id in clear
-        ("c.<id>"), which costs nothing to make or read, where signing costs about 50 µs a turn on a busy worker.
+        ("c.<id>"), which costs next to nothing to make or read, where signing costs tens of µs a turn (docs/design.md).
         """
         if not active:
             return PLAIN_PREFIX + conversation

@@ -67,7 +67,7 @@ def load_warm(path: str | Path) -> IntentClassifier:
     classifier = IntentClassifier.from_checkpoint(path)
     classifier.predict(WARM_UP_MESSAGE)
     # Move what is alive now (torch, Flask, the model) out of the cyclic collector's sight: its full collections
-    # then stop walking hundreds of thousands of objects that never die, a pause of 20-100 ms under load.
+    # then stop walking hundreds of thousands of objects that never die, a long pause under load (docs/design.md).
     gc.freeze()
     release_free_memory()
     return classifier
@@ -77,8 +77,7 @@ def release_free_memory() -> bool:
     """Give the free pages of the C heap back to the system (glibc's `malloc_trim`); False where there is no such call.
 
     Loading a checkpoint frees tens of MB of read buffers and temporaries, which glibc keeps for later unless told
-    otherwise: a worker then held 280 to 360 MB with BANKING77's model, depending on how they fell, and 227 MB after
-    this (docs/performance.md).
+    otherwise, so that a worker's memory depended on how they happened to fall (the figures: docs/design.md).
     """
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the C library already loaded (find_library would start ldconfig)

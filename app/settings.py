@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",  # DEBUG also logs message texts
     # Signs the conversation-context tokens (CHATBOT_SECRET_KEY); None: made at start (by `chatbot serve` for all its
     # workers), so tokens do not outlive the process. Replicas behind one load balancer need the same one. Not Flask's
-    # SECRET_KEY: with that set, Flask opens a cookie session on every request (70 µs), and the service has none.
+    # SECRET_KEY: with that set, Flask opens a cookie session on every request (docs/design.md); the service has none.
     "CONTEXT_SECRET": None,
     "CONTEXT_MAX_AGE": 30 * 60.0,  # seconds a context token stays valid: a stale tab does not steer a new question
     "STORE": None,  # a model store (folder or URL) to serve the current model of, and follow (`chatbot serve --store`)

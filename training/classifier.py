@@ -248,8 +248,8 @@ def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a batch builds its answers.
 
     A batch creates tens of thousands of small objects, none in reference cycles; that triggers full collections
-    which walk every object torch and the model keep alive: 20-100 ms pauses that made a 3,000-message batch up to
-    twice as slow. Reference counting still frees everything as usual. The switch is process-wide: when batches
+    which walk every object torch and the model keep alive, long pauses in the middle of a batch (docs/design.md).
+    Reference counting still frees everything as usual. The switch is process-wide: when batches
     overlap in several threads, the first to finish turns collection back on, which costs speed, never correctness.
     """
     was_enabled = gc.isenabled()

@@ -1,8 +1,8 @@
 """Adam for a network whose first layer has sparse gradients, without torch.optim.
 
-Two measured reasons not to use torch.optim here (BANKING77, 2 cores, one torch thread):
-- torch.optim.SparseAdam spends twice as long per step as the row update below, through sparse-tensor operations;
-- the first `torch.optim.Optimizer` built in a process imports torch._dynamo: 1.4 s, a fifth of a whole training run.
+Two reasons not to use torch.optim here (measured: docs/design.md):
+- torch.optim.SparseAdam goes through sparse-tensor operations, much slower per step than the row update below;
+- the first `torch.optim.Optimizer` built in a process imports torch._dynamo, a large share of a whole training run.
 The arithmetic is Adam's (Kingma & Ba), with the "lazy" rule for sparse gradients that SparseAdam also uses: rows
 a batch did not touch keep their moments and weights.
 """

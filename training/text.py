@@ -74,7 +74,7 @@ def _in_script(word: str, script: str) -> bool:
 
 
 class _StemCache(dict):
-    """word -> stem, computed on first use; a bounded dict, because a stemmer is 12 µs a word and a vocabulary
+    """word -> stem, computed on first use; a bounded dict, because a stemmer is slow per word and a vocabulary
     repeats a few thousand words endlessly. A missing key costs one `__missing__` call; a hit is a plain dict lookup,
     faster than `functools.lru_cache`'s bookkeeping on the per-request path. Words of another script than the
     stemmer's are their own stem: Porter's rules would not know what to do with "книги" or "ভালো"."""
