@@ -95,3 +95,34 @@ def wait_for_url(log: Path, timeout: float = 60) -> str:
                 return line.split()[2]
         time.sleep(0.2)
     raise AssertionError(f"serve did not start:\n{log.read_text()}")
+
+
+def test_an_http_store_download_is_checked_against_its_digest(trained_model: Path, tmp_path: Path):
+    import functools
+    import http.server
+    import threading
+
+    import pytest
+
+    from app.store_source import open_source
+    from training.registry import RegistryError
+
+    store = tmp_path / "store"
+    assert CliRunner().invoke(main, ["publish", str(trained_model), "--store", str(store)]).exit_code == 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(store))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = open_source(f"http://127.0.0.1:{server.server_address[1]}/")
+        manifest = source.current()
+        assert source.fetch(manifest.digest) == trained_model.read_bytes()
+        stored = store / "models" / f"{manifest.digest}.pt"
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one byte changed on the server's disk
+        stored.write_bytes(bytes(data))
+        with pytest.raises(RegistryError, match="its SHA-256 is not the digest it is published under"):
+            source.fetch(manifest.digest)
+    finally:
+        server.shutdown()
+        server.server_close()
