@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from run import WRK_SCRIPT, find_wrk, free_port, machine_facts, parse_wrk, process_tree_rss_mb, run_wrk  # noqa: E402
+from run import (  # noqa: E402
+    find_wrk,
+    free_port,
+    machine_facts,
+    parse_wrk,
+    process_tree,
+    process_tree_rss_mb,
+    run_wrk,
+    wrk_process,
+)
 
 from training.registry import publish  # noqa: E402
 
@@ -134,16 +143,13 @@ class Nginx:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of `pid` and its descendants so far, from /proc."""
-    pids, total, tick = [pid], 0.0, os.sysconf("SC_CLK_TCK")
-    while pids:
-        current = pids.pop()
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick  # utime and stime: fields 14 and 15 of stat
-        pids.extend(int(c) for c in children)
     return total
 
 
@@ -163,31 +169,26 @@ def time_publishes(
     wrk: str, url: str, models: list[Path], store: Path, ports: list[int], publishes: int, poll: float
 ) -> tuple[list[float], dict]:
     """Seconds from each publish (current.json replaced) to the last replica serving it, under load through nginx."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT)
-    seconds = int(publishes * (2 * poll + 20)) + 30
-    background = subprocess.Popen(
-        [wrk, "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", script.name, f"{url}/api/chat"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    seconds = int(publishes * (2 * poll + 20)) + 30  # the load outlasts the publishes; it is stopped after them
     followed = []
-    try:
-        for number in range(publishes):
-            model = models[(number + 1) % len(models)]
-            time.sleep(poll * (number % 3) / 3)  # publish at different points of the replicas' poll cycle
-            digest = publish(model, store, by="benchmarks/replicas.py").manifest.digest
-            started = time.monotonic()
-            while any(health_digest(port) != digest for port in ports):
-                if time.monotonic() - started > 2 * poll + 60:
-                    raise RuntimeError(f"the replicas did not follow publish {number + 1} within {2 * poll + 60} s")
-                time.sleep(0.05)
-            followed.append(time.monotonic() - started)
-            stage(f"publish {number + 1}/{publishes}: every replica serves {digest[:12]} after {followed[-1]:.2f} s")
-    finally:
-        background.send_signal(signal.SIGINT)  # wrk prints its figures when interrupted
-        out, _ = background.communicate(timeout=30)
-        os.unlink(script.name)
+    with wrk_process(wrk, f"{url}/api/chat", seconds) as background:
+        try:
+            for number in range(publishes):
+                model = models[(number + 1) % len(models)]
+                time.sleep(poll * (number % 3) / 3)  # publish at different points of the replicas' poll cycle
+                digest = publish(model, store, by="benchmarks/replicas.py").manifest.digest
+                started = time.monotonic()
+                while any(health_digest(port) != digest for port in ports):
+                    if time.monotonic() - started > 2 * poll + 60:
+                        raise RuntimeError(f"the replicas did not follow publish {number + 1} within {2 * poll + 60} s")
+                    time.sleep(0.05)
+                followed.append(time.monotonic() - started)
+                stage(
+                    f"publish {number + 1}/{publishes}: every replica serves {digest[:12]} after {followed[-1]:.2f} s"
+                )
+        finally:
+            background.send_signal(signal.SIGINT)  # wrk prints its figures when interrupted
+            out, _ = background.communicate(timeout=30)
     return followed, parse_wrk(out)
 
 

@@ -181,34 +181,48 @@ def find_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def process_tree_rss_mb(pid: int) -> list[float]:
-    """Resident memory of `pid` and its descendants, in MB (from /proc)."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants' pids, `pid` first (from /proc); processes that end meanwhile are left out."""
     pids, found = [pid], []
     while pids:
         current = pids.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-        found.append(rss_kb / 1024)
+        found.append(current)
         pids.extend(int(c) for c in children)
     return found
 
 
-def run_wrk(wrk: str, url: str, seconds: int, connections: int = 8) -> dict:
+def process_tree_rss_mb(pid: int) -> list[float]:
+    """Resident memory of `pid` and its descendants, in MB, `pid` first (from /proc)."""
+    found = []
+    for current in process_tree(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        found.append(next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024)
+    return found
+
+
+@contextmanager
+def wrk_process(wrk: str, url: str, seconds: int, connections: int = 8) -> Iterator[subprocess.Popen]:
+    """wrk posting WRK_SCRIPT's chat message to `url`, its output piped; its script file is removed at the end."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
+    command = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
     try:
-        out = subprocess.run(
-            [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-        ).stdout
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
+            yield process
     finally:
         os.unlink(script.name)
+
+
+def run_wrk(wrk: str, url: str, seconds: int, connections: int = 8) -> dict:
+    with wrk_process(wrk, url, seconds, connections) as process:
+        out, _ = process.communicate(timeout=seconds + 60)
     return parse_wrk(out)
 
 

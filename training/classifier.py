@@ -172,11 +172,10 @@ class IntentClassifier:
         threshold, when it has no known feature, and when its top intent is the out-of-scope one (whose own
         responses, if it has any, are the answer)."""
         limit = self.threshold if threshold is None else threshold
-        k = min(TOP_K, len(self.tags))
         filtering = eligible is not None and not all(eligible)
         # the filtered intents rank below every other, at -1
         ranked = probs.masked_fill(~torch.tensor(list(eligible)), -1.0) if filtering else probs
-        top = torch.topk(ranked, k, dim=1)
+        top = torch.topk(ranked, min(TOP_K, len(self.tags)), dim=1)
         rows_values, rows_indices = top.values.tolist(), top.indices.tolist()
         all_filtered: Sequence[bool] = repeat(False)
         if filtering:
